@@ -1,0 +1,4 @@
+"""Backends: python (NumPy reference); llvm and cuda lower the same schedule."""
+
+from . import python  # noqa: F401  registers the reference backend
+from .base import Backend, get_backend, register_backend

@@ -1,0 +1,5 @@
+"""function(), shared variables, modes and the runner."""
+
+from .function import Function, In, MissingInputError, Out, UnusedInputError, function
+from .mode import Mode, get_mode
+from .sharedvalue import SharedVariable, shared

@@ -1,0 +1,1 @@
+"""Operation definitions: one place per op (make_node, perform, gradient)."""

@@ -1,0 +1,1 @@
+"""Signal-processing ops (``pool`` arrives with the CNN issue)."""
