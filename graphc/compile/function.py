@@ -18,6 +18,7 @@ from ..graph.fg import FunctionGraph
 from ..graph.provenance import format_trace
 from ..graph.traversal import ancestors
 from ..tensor.var import as_tensor_variable
+from ..rewrite import optimize
 from .mode import get_mode
 from .profile import ProfileStats
 from .runner import Runner
@@ -325,6 +326,7 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     fgraph = FunctionGraph(input_vars + shared_vars, all_outputs, replace=givens_map)
     fgraph.update_targets = [var for var, _ in update_pairs]
     fgraph.n_user_outputs = len(out_list)
+    fgraph.rewrite_report = optimize(fgraph, mode_obj.optimizer)
     runner = Runner(fgraph, get_backend(mode_obj.backend))
     maker = FunctionMaker(fgraph, mode_obj, specs, out_list)
     prof = None
