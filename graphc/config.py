@@ -36,7 +36,7 @@ def _bool(value):
 _FLAGS = {
     # name: (default, validator, doc)
     "floatX": ("float64", _choice("float64", "float32"),
-               "dtype of T.matrix() & co. and of Python floats given to shared"),
+               "dtype of T.matrix() & co. and of graphc-created float tensors"),
     "device": ("cpu", _choice("cpu", "cuda"), "default device for compiled functions"),
     "mode": ("FAST_RUN", str, "default compilation mode"),
     "compiledir": (_DEFAULT_CACHE, str, "directory of the on-disk compile cache"),
@@ -48,6 +48,16 @@ _FLAGS = {
 }
 
 
+def _suggest(name):
+    import difflib
+
+    lower = {k.lower(): k for k in _FLAGS}
+    if name.lower() in lower:
+        return f" (did you mean {lower[name.lower()]!r}?)"
+    close = difflib.get_close_matches(name, list(_FLAGS), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class Config:
     """Attribute-style access to the flags; assignment validates."""
 
@@ -55,20 +65,29 @@ class Config:
         object.__setattr__(self, "_values", {k: v[0] for k, v in _FLAGS.items()})
         for item in filter(None, (s.strip() for s in environ_flags.split(","))):
             if "=" not in item:
-                raise ValueError(f"GRAPHC_FLAGS entry {item!r} is not of the form name=value")
-            key, value = item.split("=", 1)
-            setattr(self, key.strip(), value.strip())
+                raise ValueError(f"GRAPHC_FLAGS={environ_flags!r}: entry {item!r} is not of "
+                                 "the form name=value")
+            key, value = (part.strip() for part in item.split("=", 1))
+            if key not in _FLAGS:
+                raise ValueError(f"GRAPHC_FLAGS={environ_flags!r}: unknown flag {key!r}"
+                                 f"{_suggest(key)}; known flags: {sorted(_FLAGS)}")
+            try:
+                setattr(self, key, value)
+            except ValueError as exc:
+                raise ValueError(f"GRAPHC_FLAGS={environ_flags!r}: {exc}") from None
 
     def __getattr__(self, name):
+        if name.startswith("__"):  # copy/pickle probe dunders: plain AttributeError
+            raise AttributeError(name)
         try:
             return self._values[name]
         except KeyError:
-            raise AttributeError(f"graphc.config has no flag {name!r}; "
+            raise AttributeError(f"graphc.config has no flag {name!r}{_suggest(name)}; "
                                  f"known flags: {sorted(_FLAGS)}") from None
 
     def __setattr__(self, name, value):
         if name not in _FLAGS:
-            raise AttributeError(f"graphc.config has no flag {name!r}; "
+            raise AttributeError(f"graphc.config has no flag {name!r}{_suggest(name)}; "
                                  f"known flags: {sorted(_FLAGS)}")
         try:
             self._values[name] = _FLAGS[name][1](value)

@@ -8,8 +8,9 @@ import numpy as np
 
 from .graph.basic import Apply, Variable
 from .graph.op import Op
+from .graph.gcpause import gc_paused
 from .graph.provenance import format_trace
-from .graph.traversal import ancestors, toposort
+from .graph.traversal import toposort
 from .graph.type import Type
 from .tensor import math as tm
 from .tensor.var import as_tensor_variable
@@ -74,8 +75,18 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
 
     ``wrt`` is a variable or a list (the result has the same structure).
     ``known_grads`` maps variables to gradients to start from (cost may then be
-    None); ``consider_constant`` variables are treated as constants.
+    None) and, as in Theano, fix the gradient of those variables.
+    ``consider_constant`` variables get their own gradient but pass none on
+    to what they are computed from.  ``disconnected_inputs`` ('raise', 'warn'
+    or 'ignore') says what to do for a wrt the cost does not depend on.
     """
+    with gc_paused():
+        return _grad(cost, wrt, consider_constant, disconnected_inputs, add_names, known_grads,
+                     return_disconnected, null_gradients)
+
+
+def _grad(cost, wrt, consider_constant, disconnected_inputs, add_names, known_grads,
+          return_disconnected, null_gradients):
     if disconnected_inputs not in ("raise", "warn", "ignore"):
         raise ValueError("disconnected_inputs must be 'raise', 'warn' or 'ignore'")
     single = not isinstance(wrt, (list, tuple))
@@ -102,39 +113,65 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
     if not seeds:
         raise ValueError("grad needs a cost or known_grads")
 
-    constants = set(map(id, consider_constant or ()))
-    order = toposort(list(seeds), stop_at=[v for v in (consider_constant or ())])
-    # Variables that depend on some wrt (through non-constant paths).
+    consider_constant = list(consider_constant or ())
+    constants = set(map(id, consider_constant))
+    # As in Theano, a variable in consider_constant still receives its own
+    # gradient; the gradient just does not flow through it to its ancestors.
+    order = toposort(list(seeds), stop_at=consider_constant)
+    # Variables whose value depends on some wrt along connected paths.
     depends = {id(w) for w in wrt_list}
     for node in order:
-        if any(id(i) in depends and id(i) not in constants for i in node.inputs):
+        if any(id(i) in depends for i in node.inputs):
             pattern = node.op.connection_pattern(node)
             for j, out in enumerate(node.outputs):
-                if any(id(i) in depends and id(i) not in constants and pattern[k][j]
-                       for k, i in enumerate(node.inputs)):
+                if id(out) in constants:
+                    continue
+                if any(id(i) in depends and pattern[k][j] for k, i in enumerate(node.inputs)):
                     depends.add(id(out))
 
+    # The gradient of a variable in known_grads is the one given (Theano's
+    # rule): contributions that reach it through the cost are not added.
+    fixed = {id(v) for v in (known_grads or {})}
     terms = {id(v): [g] for v, g in seeds.items()}
+    summed = {}
     nulls = {}
+
+    def total(v):
+        if id(v) not in summed:
+            summed[id(v)] = _sum_terms(v, terms[id(v)], add_names)
+        return summed[id(v)]
+
     for node in reversed(order):
-        if not any(id(o) in terms for o in node.outputs):
+        live = [id(o) in terms and id(o) not in constants for o in node.outputs]
+        null_outs = [id(o) in nulls and id(o) not in constants for o in node.outputs]
+        if not any(live) and not any(null_outs):
             continue
-        if not any(id(i) in depends and id(i) not in constants for i in node.inputs):
+        if not any(id(i) in depends for i in node.inputs):
             continue
+        if any(null_outs):  # an undefined gradient poisons what it flows into
+            pattern = node.op.connection_pattern(node)
+            for k, inp in enumerate(node.inputs):
+                if id(inp) in depends and id(inp) not in fixed:
+                    for j, o in enumerate(node.outputs):
+                        if null_outs[j] and pattern[k][j]:
+                            nulls.setdefault(id(inp), nulls[id(o)])
+            if not any(live):
+                continue
         out_grads = []
-        for o in node.outputs:
-            if id(o) in terms:
-                out_grads.append(_sum_terms(o, terms.pop(id(o)), add_names))
-            elif o.dtype.startswith("float") if hasattr(o, "dtype") else False:
-                out_grads.append(tm.zeros_like(o))
+        for o, is_live in zip(node.outputs, live):
+            if is_live:
+                out_grads.append(total(o))
+            elif hasattr(o, "dtype"):
+                out_grads.append(tm.zeros_like(o) if o.dtype.startswith("float")
+                                 else tm.zeros_like(o, dtype="float64"))
             else:
-                out_grads.append(tm.zeros_like(o, dtype="float64") if hasattr(o, "dtype") else None)
+                out_grads.append(None)
         in_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
         if len(in_grads) != len(node.inputs):
             raise ValueError(f"{node.op}.L_op returned {len(in_grads)} gradients for "
                              f"{len(node.inputs)} inputs")
         for inp, g in zip(node.inputs, in_grads):
-            if id(inp) not in depends or id(inp) in constants or _is_skip(g):
+            if id(inp) not in depends or id(inp) in fixed or _is_skip(g):
                 continue
             if isinstance(g.type, NullType):
                 nulls.setdefault(id(inp), g.type.why_null + "\n" + _node_where(node))
@@ -143,22 +180,37 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
                 raise ValueError(
                     f"internal error: {node.op} gave a {g.ndim}-d gradient for its {inp.ndim}-d "
                     f"input {inp}; the node was created at\n{_node_where(node)}")
+            if id(inp) in summed:
+                raise AssertionError(f"internal error: gradient of {inp} used before complete")
             terms.setdefault(id(inp), []).append(g)
 
-    reachable = {id(v) for v in ancestors(list(seeds), stop_at=list(consider_constant or ()))}
+    # A float wrt is disconnected unless a connected path (per the ops'
+    # connection_pattern) leads from it to the cost, as in Theano.  An integer
+    # wrt has a zero gradient anyway: it is disconnected only when no path at
+    # all leads to the cost (e.g. a random state read only by the sampler).
+    connected = _connected_ancestors(list(seeds), constants)
+    structural = None
     results = []
     for w in wrt_list:
-        if id(w) in nulls and null_gradients == "raise":
-            raise NullTypeGradError(f"grad w.r.t. {w}: {nulls[id(w)]}")
+        if id(w) in nulls:
+            if null_gradients == "raise":
+                raise NullTypeGradError(f"grad w.r.t. {w}: {nulls[id(w)]}")
+            results.append(NullType(nulls[id(w)]).make_variable())
+            continue
         if id(w) in terms:
-            g = _sum_terms(w, terms[id(w)], add_names)
+            g = total(w)
             if w.dtype.startswith("float") and g.dtype != w.dtype:
                 g = tm.cast(g, w.dtype)
             if not w.dtype.startswith("float"):
                 g = tm.zeros_like(w, dtype=_float_of(w))
             results.append(g)
             continue
-        if id(w) not in reachable:
+        reachable = id(w) in connected
+        if not reachable and not w.dtype.startswith("float"):
+            if structural is None:
+                structural = _connected_ancestors(list(seeds), constants, structural=True)
+            reachable = id(w) in structural
+        if not reachable:
             msg = (f"grad method was asked to compute the gradient with respect to a variable "
                    f"that is not part of the computational graph of the cost, or is used only "
                    f"by a non-differentiable operator: {w}")
@@ -177,6 +229,28 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
             results.append(tm.zeros_like(w, dtype=w.dtype if w.dtype.startswith("float")
                                          else _float_of(w)))
     return results[0] if single else results
+
+
+def _connected_ancestors(outputs, constants, structural=False):
+    """ids of the variables that ``outputs`` truly depend on: following each
+    op's connection_pattern (every input when ``structural``) and not looking
+    through ``constants``."""
+    seen = set()
+    stack = list(outputs)
+    while stack:
+        var = stack.pop()
+        if id(var) in seen:
+            continue
+        seen.add(id(var))
+        node = var.owner
+        if node is None or id(var) in constants:
+            continue
+        pattern = None if structural else node.op.connection_pattern(node)
+        j = var.index
+        for k, inp in enumerate(node.inputs):
+            if (structural or pattern[k][j]) and id(inp) not in seen:
+                stack.append(inp)
+    return seen
 
 
 def _float_of(w):

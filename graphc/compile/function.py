@@ -15,6 +15,7 @@ from ..backends import get_backend
 from ..config import config
 from ..graph.basic import Constant, Variable
 from ..graph.fg import FunctionGraph
+from ..graph.gcpause import gc_paused
 from ..graph.provenance import format_trace
 from ..graph.traversal import ancestors
 from ..tensor.var import as_tensor_variable
@@ -60,6 +61,17 @@ def _where(var):
         return "\nIt was created at:\n" + format_trace(var.owner.tag.trace)
     trace = getattr(var.tag, "trace", None)
     return "\nIt was created at:\n" + format_trace(trace) if trace else ""
+
+
+def _where_used(var, outputs, stop_at):
+    """Where the user created a node that reads ``var``."""
+    from ..graph.traversal import toposort
+
+    for node in toposort(outputs, stop_at=stop_at):
+        if any(i is var for i in node.inputs):
+            return (f"\nIt is used by {node.op}({', '.join(map(str, node.inputs))}), created "
+                    f"at:\n{format_trace(node.tag.trace)}")
+    return ""
 
 
 def _normalize_updates(updates):
@@ -115,6 +127,9 @@ def _normalize_givens(givens):
             if not np.can_cast(new.dtype, old.dtype, "same_kind"):
                 raise TypeError(f"givens: {old} ({old.type}) cannot be replaced by {new} "
                                 f"({new.type}): incompatible dtypes")
+            from ..tensor.math import cast
+
+            new = cast(new, old.dtype)  # the graph keeps the dtypes it was built with
         result[old] = new
     return result
 
@@ -189,20 +204,22 @@ class Function:
             for k, (spec, v) in enumerate(zip(self.input_specs, values)):
                 allow = spec.allow_downcast if spec.allow_downcast is not None else \
                     self.allow_input_downcast
-                try:
-                    checked.append(spec.variable.type.filter(v, allow_downcast=allow))
-                except (TypeError, ValueError) as exc:
-                    raise type(exc)(f"bad input {self._label(k)}: {exc}") from None
+                checked.append(spec.variable.type.filter(
+                    v, allow_downcast=allow, what=f"bad input {self._label(k)}"))
             values = checked
         shared_values = [s.container[0] for s in self.shared_inputs]
         results = self.runner.run(values + shared_values, self.profile)
         outputs = results[:self.n_outputs]
         new_values = results[self.n_outputs:]
         # Commit all updates together, only after every output was computed.
-        sources = values + shared_values
+        # Every array handed out (new shared values, outputs) is owned by its
+        # receiver alone: it aliases no input, no old or new shared value and
+        # no other output.
+        claimed = [v for v in values + shared_values if isinstance(v, np.ndarray)]
+        new_values = [_own(v, claimed) for v in new_values]
+        outputs = [_own(o, claimed) for o in outputs]
         for var, value in zip(self.update_targets, new_values):
-            var.container[0] = _own(value, sources)
-        outputs = [_own(o, sources) for o in outputs]
+            var.container[0] = value
         if self.profile is not None:
             self.profile.calls += 1
             self.profile.call_time += time.perf_counter() - t0
@@ -217,17 +234,17 @@ class Function:
         return f"<graphc.Function {self.name or ''} inputs={self._input_names}>"
 
 
-def _own(value, sources):
-    """``value`` as an array the caller may keep: copied if it aliases an input
-    or a shared variable's storage."""
+def _own(value, claimed):
+    """``value`` as an array its receiver may keep and mutate: copied if it is
+    read-only (e.g. a constant's data) or may share memory with an array of
+    ``claimed`` (inputs, shared storage, values already handed out); the
+    result is then appended to ``claimed``."""
     value = np.asarray(value)
-    base = value
-    while isinstance(base.base, np.ndarray):
-        base = base.base
-    for s in sources:
-        if isinstance(s, np.ndarray) and (s is value or s is base or
-                                          (value.size and np.may_share_memory(value, s))):
-            return value.copy()
+    if not value.flags.writeable or any(
+            c is value or (value.size and c.size and np.may_share_memory(value, c))
+            for c in claimed):
+        value = value.copy()
+    claimed.append(value)
     return value
 
 
@@ -243,6 +260,14 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     values before the call, then written together; a call that fails changes
     no shared variable.  ``givens`` substitutes variables in the graph.
     """
+    with gc_paused():
+        return _function(inputs, outputs, mode, updates, givens, no_default_updates,
+                         accept_inplace, name, rebuild_strict, allow_input_downcast, profile,
+                         on_unused_input, trust_input)
+
+
+def _function(inputs, outputs, mode, updates, givens, no_default_updates, accept_inplace, name,
+              rebuild_strict, allow_input_downcast, profile, on_unused_input, trust_input):
     t_start = time.perf_counter()
     if not isinstance(inputs, (list, tuple)):
         raise TypeError("function(): inputs must be a list of symbolic variables, got "
@@ -273,6 +298,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     update_pairs = _normalize_updates(updates)
     givens_map = _normalize_givens(givens)
     on_unused_input = on_unused_input or config.on_unused_input
+    if on_unused_input not in ("raise", "warn", "ignore"):
+        raise ValueError(f"function(): on_unused_input must be 'raise', 'warn' or 'ignore', "
+                         f"got {on_unused_input!r}")
 
     # Default updates (e.g. random generator states) of shared variables used.
     if not no_default_updates:
@@ -291,13 +319,17 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     all_outputs = out_list + [expr for _, expr in update_pairs]
     graph_vars = ancestors(all_outputs, stop_at=list(givens_map) + input_vars)
     givens_needed = ancestors(list(givens_map.values()), stop_at=input_vars)
-    leaves = [v for v in graph_vars + givens_needed
-              if (v.owner is None or v in givens_map) and not isinstance(v, Constant)]
+    # Leaves of the graph proper (givens keys are replaced there) and of the
+    # replacements (not substituted again: a replacement that reads its own
+    # key, like {x: x + 1}, reads the real x).
+    leaves = [v for v in graph_vars
+              if v.owner is None and v not in givens_map and not isinstance(v, Constant)]
+    leaves += [v for v in givens_needed if v.owner is None and not isinstance(v, Constant)]
     input_set = set(input_vars)
     shared_vars = []
     seen = set()
     for v in leaves:
-        if v in givens_map or v in input_set or v in seen:
+        if v in input_set or v in seen:
             continue
         seen.add(v)
         if isinstance(v, SharedVariable):
@@ -306,7 +338,10 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
             raise MissingInputError(
                 f"function(): the output depends on {v} ({v.type}), which is neither an input "
                 f"of the function nor a shared variable. Add it to the inputs or give it a "
-                f"value through givens.{_where(v)}")
+                f"value through givens.{_where(v)}"
+                + ((v not in givens_map and _where_used(v, all_outputs,
+                                                         list(givens_map) + input_vars))
+                   or _where_used(v, list(givens_map.values()), input_vars)))
     for var, _ in update_pairs:
         if var not in seen:
             seen.add(var)

@@ -16,7 +16,8 @@ class SharedVariable(TensorVariable):
 
     def __init__(self, name, type, value, strict=False, allow_downcast=None):
         super().__init__(type, name=name)
-        self.container = [type.filter(value, name=name, allow_downcast=allow_downcast)]
+        self.container = [type.filter(value, name=name, allow_downcast=allow_downcast,
+                                      what=_describe_shared(name))]
         self.default_update = None
 
     def get_value(self, borrow=False, return_internal_type=False):
@@ -26,7 +27,10 @@ class SharedVariable(TensorVariable):
 
     def set_value(self, new_value, borrow=False):
         """Replace the value (copied unless ``borrow=True``); dtype and ndim are checked."""
-        value = self.type.filter(new_value, name=self.name)
+        value = self.type.filter(
+            new_value, name=self.name, what=f"set_value of {_describe_shared(self.name)}",
+            hint=f"Cast the value yourself, e.g. value.astype('{self.dtype}'); the dtype of a "
+                 "shared variable never changes.")
         if not borrow and (value is new_value or np.shares_memory(value, new_value)):
             value = value.copy()
         self.container[0] = value
@@ -46,6 +50,10 @@ class SharedVariable(TensorVariable):
 
 
 TensorSharedVariable = SharedVariable
+
+
+def _describe_shared(name):
+    return f"shared variable {name!r}" if name is not None else "an unnamed shared variable"
 
 
 def shared(value, name=None, strict=False, allow_downcast=None, borrow=False, shape=None,

@@ -35,18 +35,58 @@ class SourceLocation:
         return f"SourceLocation({self.filename!r}, {self.lineno})"
 
 
+def _library_dirs():
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    dirs = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return tuple(sorted(os.path.join(d, "") for d in dirs if d))
+
+
+_LIBRARY_DIRS = _library_dirs()
+
+
 def _is_internal(filename):
     return filename.startswith(_PACKAGE_DIR) or filename.startswith("<frozen")
 
 
-def user_trace(limit=3):
-    """The innermost ``limit`` frames of user code that led here (innermost first)."""
+_INTERNAL, _LIBRARY, _USER = 0, 1, 2
+_KIND = {}  # filename -> one of the above (computed once per file)
+
+
+def _kind(filename):
+    kind = _KIND.get(filename)
+    if kind is None:
+        kind = _INTERNAL if _is_internal(filename) else (
+            _LIBRARY if filename.startswith(_LIBRARY_DIRS) else _USER)
+        _KIND[filename] = kind
+    return kind
+
+
+def user_trace(limit=None):
+    """The innermost ``limit`` (default ``config.traceback_limit``) frames of
+    user code that led here (innermost first).
+
+    Frames of graphc itself are skipped.  Once a user frame is found, the walk
+    stops at the first frame of an installed library or the standard library
+    (a test runner, a notebook kernel): those frames only add noise.
+    """
+    if limit is None:
+        from ..config import config
+
+        limit = config.traceback_limit
     frame = sys._getframe(1)
     trace = []
     while frame is not None and len(trace) < limit:
         code = frame.f_code
-        if not _is_internal(code.co_filename):
-            trace.append(SourceLocation(code.co_filename, frame.f_lineno, code.co_name))
+        filename = code.co_filename
+        kind = _KIND.get(filename)
+        if kind is None:
+            kind = _kind(filename)
+        if kind:
+            if trace and kind == _LIBRARY:
+                break
+            trace.append(SourceLocation(filename, frame.f_lineno, code.co_name))
         frame = frame.f_back
     return trace
 

@@ -89,7 +89,6 @@ class MatMul(Op):
     def L_op(self, inputs, outputs, output_grads):
         from ..tensor import basic as tb
         from ..tensor import math as tm
-        from .elemwise import reduce_to_input
 
         a, b = inputs
         (gz,) = output_grads
@@ -104,7 +103,6 @@ class MatMul(Op):
         gb = tm.matmul(tb.swapaxes(a2, -1, -2), g2)
         ga = _unbatch(ga, a2, a)
         gb = _unbatch(gb, b2, b)
-        del reduce_to_input
         return [tm.cast(ga, a.dtype) if a.dtype.startswith("float") else None,
                 tm.cast(gb, b.dtype) if b.dtype.startswith("float") else None]
 

@@ -9,11 +9,18 @@ from ..tensor.type import TensorType
 from ..tensor.var import TensorConstant, as_tensor_variable
 from . import scalar as scal
 
-_WEAK_PYTYPE = {"b": bool, "i": int, "u": int, "f": float}
+# Python bool is not weak in NumPy 2 (it is np.bool_, the lowest type anyway).
+_WEAK_PYTYPE = {"b": np.dtype(bool), "i": int, "u": int, "f": float}
 
 
 def _describe(var):
-    return f"{var} ({var.type.dtype}, shape {_fmt_shape(var.type.shape)})"
+    # An operand padded for broadcasting is named after what the user wrote.
+    owner, label = var.owner, str(var)
+    if owner is not None and isinstance(owner.op, DimShuffle) and owner.op.new_order == (
+            ("x",) * (len(owner.op.new_order) - owner.op.input_ndim)
+            + tuple(range(owner.op.input_ndim))):
+        label = f"{owner.inputs[0]} (broadcast to {var.type.ndim}-d)"
+    return f"{label} ({var.type.dtype}, shape {_fmt_shape(var.type.shape)})"
 
 
 def _fmt_shape(shape):
@@ -41,16 +48,21 @@ def broadcast_static_shapes(op_name, inputs):
     return tuple(out)
 
 
-def _cast_weak_constant(const, dtype):
+def _cast_weak_constant(const, dtype, scalar_op=None, position=None):
     """A Python literal takes the dtype NumPy would give it next to the other
-    operands; out-of-range integers fail as NumPy 2 fails."""
+    operands; out-of-range integers fail as NumPy 2 fails, unless the scalar
+    op says how NumPy handles them (comparisons, clip bounds)."""
     data = const.data
     if data.dtype == dtype:
         return const
     new = data.astype(dtype)
     if dtype.kind in "iub" and data.dtype.kind in "iub" and not np.array_equal(new, data):
-        raise OverflowError(f"Python integer {data.item()} out of bounds for {dtype}")
-    return TensorConstant(TensorType(dtype, shape=const.type.shape), new, weak=True)
+        fixed = None if scalar_op is None else scalar_op.weak_int_out_of_range(
+            position, data.item(), dtype)
+        if fixed is None:
+            raise OverflowError(f"Python integer {data.item()} out of bounds for {dtype}")
+        new = np.asarray(fixed)
+    return TensorConstant(TensorType(new.dtype, shape=const.type.shape), new, weak=True)
 
 
 class Elemwise(Op):
@@ -79,8 +91,8 @@ class Elemwise(Op):
         except TypeError as exc:
             desc = ", ".join(_describe(i) for i in inputs)
             raise TypeError(f"{sop.name} is not defined for {desc}: {exc}") from None
-        inputs = [_cast_weak_constant(i, d) if w else i
-                  for i, w, d in zip(inputs, weak, in_dtypes)]
+        inputs = [_cast_weak_constant(i, d, sop, k) if w else i
+                  for k, (i, w, d) in enumerate(zip(inputs, weak, in_dtypes))]
         ndim = max(i.type.ndim for i in inputs)
         inputs = [pad_left(i, ndim) for i in inputs]
         shape = broadcast_static_shapes(sop.name, inputs)

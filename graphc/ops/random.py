@@ -68,7 +68,11 @@ def _sample(dist, state, size, params, dtype):
     if dist == "uniform":
         low, high = params
         u, state = uniform01(state, n, _float(dtype))
-        return (low + (high - low) * u.reshape(size)).astype(dtype), state
+        out = (low + (high - low) * u.reshape(size)).astype(dtype)
+        if out.dtype.kind == "f":  # rounding can reach ``high``: keep [low, high)
+            lo, hi = np.asarray(low).astype(out.dtype), np.asarray(high).astype(out.dtype)
+            out = np.where((out >= hi) & (hi > lo), np.nextafter(hi, lo), out).astype(dtype)
+        return out, state
     if dist == "normal":
         avg, std = params
         m = n + (n & 1)

@@ -31,14 +31,20 @@ _NUMPY = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min,
 
 class Reduce(Op):
     """``kind`` in sum/prod/max/min/all/any over ``axis`` (keepdims is a
-    DimShuffle on top); the dtype is what NumPy's reduction gives."""
+    DimShuffle on top); the dtype is what NumPy's reduction gives.
 
-    __props__ = ("kind", "axis", "dtype")
+    ``initial`` (max/min only) is NumPy's ``initial=``: the result of an
+    empty reduction, which otherwise raises as in NumPy."""
 
-    def __init__(self, kind, axis, dtype=None):
+    __props__ = ("kind", "axis", "dtype", "initial")
+
+    def __init__(self, kind, axis, dtype=None, initial=None):
         self.kind = kind
         self.axis = tuple(axis)
         self.dtype = None if dtype is None else np.dtype(dtype).name
+        if initial is not None and kind not in ("max", "min"):
+            raise ValueError(f"Reduce: initial is only for max/min, not {kind}")
+        self.initial = None if initial is None else float(initial)
 
     def __str__(self):
         kind = {"sum": "Sum", "prod": "Prod", "max": "Max", "min": "Min", "all": "All",
@@ -60,6 +66,8 @@ class Reduce(Op):
         out_dtype = node.outputs[0].type.dtype
         if self.kind in ("sum", "prod"):
             r = _NUMPY[self.kind](x, axis=self.axis, dtype=out_dtype)
+        elif self.initial is not None:
+            r = _NUMPY[self.kind](x, axis=self.axis, initial=self.initial)
         else:
             r = _NUMPY[self.kind](x, axis=self.axis)
         return (np.asarray(r, dtype=out_dtype),)

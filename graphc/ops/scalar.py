@@ -113,6 +113,12 @@ class ScalarOp:
     def impl(self, *inputs):
         return self.nfunc(*inputs)
 
+    def weak_int_out_of_range(self, position, value, dtype):
+        """The Python integer ``value`` (input ``position``) does not fit the
+        integer ``dtype`` it would be cast to: the array to use instead, or
+        None to raise OverflowError as NumPy 2 does."""
+        return None
+
     def grad(self, inputs, output, gz):
         if self._grad is None:
             from ..gradient import grad_not_implemented
@@ -308,8 +314,18 @@ gammaln = _def("gammaln", _gammaln, 1, _g(lambda T, i, o, gz: [gz * T.psi(i[0])]
                dtype_ufunc=np.exp, sympy_fn=sympy.loggamma)
 sigmoid = _def("sigmoid", _sigmoid, 1, _g(lambda T, i, o, gz: [gz * o * (1 - o)]),
                dtype_ufunc=np.exp, sympy_fn=lambda a: 1 / (1 + sympy.exp(-a)))
+
+
+def _ultra_fast_sigmoid_grad(T, i, o, gz):
+    # The derivative of the approximation itself: 0.25 * z'(|x / 2|) per piece.
+    a = T.abs(i[0] * 0.5)
+    dz = T.switch(T.lt(a, 1.7), 1.5 / T.sqr(1 + a),
+                  T.switch(T.lt(a, 3), T.fill(a, 0.0458812946797165), T.zeros_like(a)))
+    return [gz * 0.25 * dz]
+
+
 ultra_fast_sigmoid = _def("ultra_fast_sigmoid", _ultra_fast_sigmoid, 1,
-                          _g(lambda T, i, o, gz: [gz * o * (1 - o)]), dtype_ufunc=np.exp)
+                          _g(_ultra_fast_sigmoid_grad), dtype_ufunc=np.exp)
 softplus = _def("softplus", _softplus, 1, _g(lambda T, i, o, gz: [gz * T.sigmoid(i[0])]),
                 dtype_ufunc=np.exp, sympy_fn=lambda a: sympy.log(1 + sympy.exp(a)))
 
@@ -318,19 +334,57 @@ sgn = _def("sgn", np.sign, 1, _zero_grad, sympy_fn=sympy.sign)
 floor = _def("floor", np.floor, 1, _zero_grad, sympy_fn=sympy.floor)
 ceil = _def("ceil", np.ceil, 1, _zero_grad, sympy_fn=sympy.ceiling)
 trunc = _def("trunc", np.trunc, 1, _zero_grad)
-round_half_to_even = _def("round_half_to_even", np.rint, 1, _zero_grad)
-round_half_away_from_zero = _def("round_half_away_from_zero", _round_half_away, 1, _zero_grad,
-                                 dtype_ufunc=np.rint)
+
+
+class _Round(ScalarOp):
+    """Rounding as ``np.round``: integers are returned unchanged (same dtype);
+    bool and float inputs follow ``np.rint``'s dtype rule."""
+
+    def output_dtype(self, dtypes):
+        (d,) = dtypes
+        if isinstance(d, np.dtype) and d.kind in "iu":
+            return (d,), d
+        if d is int:
+            return (np.dtype(np.int64),), np.dtype(np.int64)
+        return super().output_dtype(dtypes)
+
+    def impl(self, x):
+        x = np.asarray(x)
+        return x if x.dtype.kind in "iu" else self.nfunc(x)
+
+
+round_half_to_even = _Round("round_half_to_even", np.rint, 1, grad=_zero_grad)
+round_half_away_from_zero = _Round("round_half_away_from_zero", _round_half_away, 1,
+                                   grad=_zero_grad, dtype_ufunc=np.rint)
+SCALAR_OPS["round_half_to_even"] = round_half_to_even
+SCALAR_OPS["round_half_away_from_zero"] = round_half_away_from_zero
 
 # predicates, comparisons and logic (boolean results: no gradient)
 isnan = _def("isnan", np.isnan, 1, _zero_grad)
 isinf = _def("isinf", np.isinf, 1, _zero_grad)
-eq = _def("eq", np.equal, 2, _zero_grad, symbol="==", precedence=0)
-neq = _def("neq", np.not_equal, 2, _zero_grad, symbol="!=", precedence=0)
-lt = _def("lt", np.less, 2, _zero_grad, symbol="<", precedence=0)
-le = _def("le", np.less_equal, 2, _zero_grad, symbol="<=", precedence=0)
-gt = _def("gt", np.greater, 2, _zero_grad, symbol=">", precedence=0)
-ge = _def("ge", np.greater_equal, 2, _zero_grad, symbol=">=", precedence=0)
+
+
+class _Compare(ScalarOp):
+    """A comparison: NumPy 2 compares with out-of-range Python integers
+    exactly (``int8_array < 300`` is all True), so such a literal keeps its
+    own (int64) dtype instead of overflowing."""
+
+    def weak_int_out_of_range(self, position, value, dtype):
+        return np.asarray(value)
+
+
+def _def_cmp(name, nfunc, symbol):
+    op = _Compare(name, nfunc, 2, grad=_zero_grad, symbol=symbol, precedence=0)
+    SCALAR_OPS[name] = op
+    return op
+
+
+eq = _def_cmp("eq", np.equal, "==")
+neq = _def_cmp("neq", np.not_equal, "!=")
+lt = _def_cmp("lt", np.less, "<")
+le = _def_cmp("le", np.less_equal, "<=")
+gt = _def_cmp("gt", np.greater, ">")
+ge = _def_cmp("ge", np.greater_equal, ">=")
 and_ = _def("and", np.bitwise_and, 2, _zero_grad, symbol="&", precedence=-1)
 or_ = _def("or", np.bitwise_or, 2, _zero_grad, symbol="|", precedence=-1)
 xor = _def("xor", np.bitwise_xor, 2, _zero_grad, symbol="^", precedence=-1)
@@ -367,6 +421,16 @@ class _Clip(ScalarOp):
         r = np.maximum.resolve_dtypes((x, lo, None))[-1]
         r = np.minimum.resolve_dtypes((r, hi, None))[-1]
         return (r, r, r), r
+
+    def weak_int_out_of_range(self, position, value, dtype):
+        # NumPy 2 drops a Python-int bound beyond the dtype's range on the
+        # side where it clips nothing; any other out-of-range bound overflows.
+        info = np.iinfo(dtype)
+        if position == 1 and value < info.min:
+            return np.asarray(info.min, dtype=dtype)
+        if position == 2 and value > info.max:
+            return np.asarray(info.max, dtype=dtype)
+        return None
 
 
 def _g_clip(inputs, output, gz):

@@ -24,11 +24,24 @@ def static_value(var):
     if var.owner is not None and isinstance(var.owner.op, MakeVector):
         vals = [static_value(i) for i in var.owner.inputs]
         if all(v is not None for v in vals):
-            return np.array([int(v) for v in vals], dtype=np.int64)
+            return np.array([np.asarray(v).item() for v in vals], dtype=var.dtype)
     if var.owner is not None and isinstance(var.owner.op, Shape):
         shape = var.owner.inputs[0].type.shape
         if all(s is not None for s in shape):
             return np.array(shape, dtype=np.int64)
+    if var.owner is not None and var.ndim == 0:
+        # one entry of a vector whose entries are (partly) known: x.shape[0]
+        from .subtensor import Subtensor
+
+        op = var.owner.op
+        if isinstance(op, Subtensor) and op.idx_spec == (("int",),):
+            src, idx = var.owner.inputs
+            i = static_value(idx)
+            n = src.type.shape[0] if src.ndim == 1 else None
+            if i is not None and n is not None and -n <= int(i) < n:
+                entry = static_entries(src, n)[int(i)]
+                if entry is not None:
+                    return np.asarray(entry, dtype=src.dtype)
     return None
 
 
@@ -141,7 +154,16 @@ class Alloc(Op):
         dims = [_int_scalar(d, "alloc dimension") for d in dims]
         if value.ndim > len(dims):
             raise ValueError(f"alloc: value {_describe(value)} has more dims than the shape")
-        shape = tuple(None if static_value(d) is None else int(static_value(d)) for d in dims)
+        shape = [None if static_value(d) is None else int(static_value(d)) for d in dims]
+        lead = len(dims) - value.ndim
+        for i, v in enumerate(value.type.shape):
+            s = shape[lead + i]
+            if v is not None and v != 1:
+                if s is not None and s != v:
+                    raise ValueError(f"alloc: value {_describe(value)} cannot be broadcast to "
+                                     f"shape {tuple('?' if d is None else d for d in shape)}")
+                shape[lead + i] = v
+        shape = tuple(shape)
         return Apply(self, [value] + dims, [TensorType(value.dtype, shape=shape).make_variable()])
 
     def perform(self, node, inputs):
@@ -183,6 +205,9 @@ class Join(Op):
             raise ValueError("cannot join 0-d tensors; use stack")
         if any(t.ndim != ndim for t in tensors):
             raise ValueError("join: all tensors must have the same number of dimensions, got "
+                             + ", ".join(_describe(t) for t in tensors))
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(f"join: axis {self.axis} is out of bounds for "
                              + ", ".join(_describe(t) for t in tensors))
         axis = self.axis % ndim
         dtype = np.result_type(*[t.type.numpy_dtype for t in tensors])
@@ -324,9 +349,16 @@ class Repeat(Op):
             shape = (None,)
         else:
             shape = list(x.type.shape)
+            if not -x.ndim <= self.axis < x.ndim:
+                raise ValueError(f"repeat: axis {self.axis} is out of bounds for {_describe(x)}")
             r = static_value(repeats)
-            shape[self.axis] = (None if r is None or shape[self.axis] is None else
-                                int(np.sum(np.broadcast_to(r, (shape[self.axis],)))))
+            n = shape[self.axis]
+            if repeats.ndim == 1 and None not in (n, repeats.type.shape[0]) and \
+                    repeats.type.shape[0] not in (1, n):
+                raise ValueError(f"repeat: {_describe(repeats)} must have one entry per element "
+                                 f"of axis {self.axis} of {_describe(x)}")
+            shape[self.axis] = (None if r is None or n is None else
+                                int(np.sum(np.broadcast_to(r, (n,)))))
             shape = tuple(shape)
         return Apply(self, [x, repeats], [TensorType(x.dtype, shape=shape).make_variable()])
 
@@ -368,7 +400,12 @@ class ExtractDiag(Op):
         x = as_tensor_variable(x)
         if x.ndim != 2:
             raise ValueError(f"diagonal of {_describe(x)}: expected a matrix")
-        return Apply(self, [x], [TensorType(x.dtype, shape=(None,)).make_variable()])
+        r, c = x.type.shape
+        k = self.offset
+        n = None
+        if r is not None and c is not None:
+            n = max(0, min(r, c - k) if k >= 0 else min(r + k, c))
+        return Apply(self, [x], [TensorType(x.dtype, shape=(n,)).make_variable()])
 
     def perform(self, node, inputs):
         return (np.diagonal(inputs[0], self.offset).copy(),)
@@ -380,14 +417,12 @@ class ExtractDiag(Op):
         (x,), (gz,) = inputs, output_grads
         if not x.dtype.startswith("float"):
             return [None]
-        rows, cols = tb.shape(x)[0], tb.shape(x)[1]
         k = self.offset
         i = tb.arange(tb.shape(gz)[0])
         r, c = (i, i + k) if k >= 0 else (i - k, i)
         from ..tensor.subtensor import set_subtensor
 
         return [set_subtensor(tm.zeros_like(x)[r, c], gz)]
-        del rows, cols
 
 
 class AllocDiag(Op):

@@ -79,6 +79,13 @@ def infer_index_shape(x, spec, idx_inputs):
                 adv_shapes.append((None,))
                 pos += k
             else:
+                val = static_value(v)
+                n = dims[pos]
+                if val is not None and n is not None and np.size(val) and (
+                        np.max(val) >= n or np.min(val) < -n):
+                    bad = int(np.max(val)) if np.max(val) >= n else int(np.min(val))
+                    raise IndexError(f"index {bad} is out of bounds for axis {pos} with size "
+                                     f"{n} of {_describe(x)}")
                 adv_shapes.append(v.type.shape)
                 pos += 1
             adv_positions.append(len(basic_out))
@@ -258,6 +265,11 @@ class IncSubtensor(Op):
         else:
             gx = gz
         gy = Subtensor(self.idx_spec)(gz, *idx)
+        if self.set_instead_of_inc and y.dtype.startswith("float") and any(
+                i.type.numpy_dtype.kind in "iu" and i.ndim > 0 for i in idx):
+            # Repeated integer indices: only the value written last reaches the
+            # output, so the others get no gradient.
+            gy = gy * _surviving_writes(x, gy, self.idx_spec, idx)
         lead = gy.ndim - y.ndim
         if lead:
             gy = tm.sum(gy, axis=tuple(range(lead)))
@@ -268,6 +280,18 @@ class IncSubtensor(Op):
 
     def connection_pattern(self, node):
         return [[True], [True]] + [[False]] * (len(node.inputs) - 2)
+
+
+def _surviving_writes(x, target, spec, idx):
+    """1 where the write to ``x[index]`` at that position of the indexed shape
+    is the one that survives in the result (the last of repeated indices), else 0."""
+    from ..tensor import basic as tb
+    from ..tensor import math as tm
+
+    ids = tb.reshape(tb.arange(tm.prod(tb.shape(target)), dtype="int64"), tb.shape(target),
+                     ndim=target.ndim)
+    owner = IncSubtensor(spec, True)(tb.zeros(tb.shape(x), dtype="int64") - 1, ids, *idx)
+    return tm.cast(tm.eq(Subtensor(spec)(owner, *idx), ids), target.dtype)
 
 
 def _integer_index(index):

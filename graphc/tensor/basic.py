@@ -54,16 +54,32 @@ for _kind in _KINDS:
         _namespace[_p + _kind] = _constructor(_kind, _dt)
 
 
-def scalars(names, dtype=None):
-    return [scalar(n, dtype) for n in names.split(",")]
+def _multi(make):
+    """Theano's plural constructors: ``dmatrices('x', 'y')``, ``dmatrices(3)``,
+    ``dmatrices('x, y')`` (comma-separated) or ``dmatrices('xy')`` (one per letter)."""
+
+    def many(*names, dtype=None):
+        if len(names) == 1 and isinstance(names[0], (int, np.integer)):
+            return [make(dtype=dtype) for _ in range(int(names[0]))]
+        if len(names) == 1 and isinstance(names[0], (list, tuple)):
+            names = tuple(names[0])
+        if len(names) == 1 and isinstance(names[0], str):
+            text = names[0]
+            names = tuple(n.strip() for n in text.split(",")) if "," in text else (
+                tuple(text.split()) if " " in text.strip() else tuple(text))
+        return [make(n, dtype=dtype) for n in names]
+
+    many.__name__ = make.__name__ + "s" if not make.__name__.endswith("x") else make.__name__
+    many.__doc__ = f"Several symbolic variables made by ``{make.__name__}``."
+    return many
 
 
-def vectors(names, dtype=None):
-    return [vector(n.strip(), dtype) for n in names.split(",")]
-
-
-def matrices(names, dtype=None):
-    return [matrix(n.strip(), dtype) for n in names.split(",")]
+for _kind, _plural in (("scalar", "scalars"), ("vector", "vectors"), ("row", "rows"),
+                       ("col", "cols"), ("matrix", "matrices"), ("tensor3", "tensor3s"),
+                       ("tensor4", "tensor4s"), ("tensor5", "tensor5s")):
+    _namespace[_plural] = _multi(_namespace[_kind])
+    for _p in _PREFIX:
+        _namespace[_p + _plural] = _multi(_namespace[_p + _kind])
 
 
 # --------------------------------------------------------------------- shapes
@@ -178,14 +194,36 @@ def join(axis, *tensors):
     return concatenate(tensors, axis=axis)
 
 
-def stack(tensors, axis=0):
-    """Stack tensors (or Python numbers) along a new axis."""
-    if not isinstance(tensors, (list, tuple)) or not tensors:
+def stack(tensors, *more, axis=0):
+    """Stack tensors (or Python numbers) along a new axis: ``stack([a, b], axis)``;
+    Theano's older ``stack(a, b, c)`` form is accepted too."""
+    if isinstance(tensors, (list, tuple)):
+        if len(more) == 1 and isinstance(more[0], (int, np.integer)):
+            axis = int(more[0])
+        elif more:
+            raise TypeError("stack([a, b, ...], axis): pass the tensors as one list")
+    else:
+        tensors = (tensors,) + more
+    if not tensors:
         raise ValueError("stack takes a non-empty list of tensors")
     tensors = [as_tensor_variable(t) for t in tensors]
-    if all(t.ndim == 0 for t in tensors) and axis == 0:
-        dtype = np.result_type(*[t.type.numpy_dtype for t in tensors])
-        return MakeVector(dtype)(*[tm.cast(t, dtype) for t in tensors])
+    ndim = tensors[0].ndim
+    if any(t.ndim != ndim for t in tensors):
+        raise ValueError("stack: all tensors must have the same number of dimensions, got "
+                         + ", ".join(f"{t} (shape {t.type.shape})" for t in tensors))
+    if not -(ndim + 1) <= axis <= ndim:
+        raise ValueError(f"stack: axis {axis} is out of bounds for {ndim + 1}-d results")
+    if ndim == 0:
+        # Python literals are weak (NumPy 2): stack([fscalar, 0.5]) stays float32.
+        strong = [t for t in tensors if not getattr(t, "weak", False)]
+        weak = [t.data.item() for t in tensors if getattr(t, "weak", False)]
+        dtype = np.result_type(*[t.type.numpy_dtype for t in strong or tensors],
+                               *(weak if strong else []))
+        from ..ops.elemwise import _cast_weak_constant
+
+        return MakeVector(dtype)(*[
+            t if t.dtype == dtype else _cast_weak_constant(t, dtype) if getattr(t, "weak", False)
+            else tm.cast(t, dtype) for t in tensors])
     return concatenate([shape_padaxis(t, axis) for t in tensors], axis=axis)
 
 
@@ -203,19 +241,36 @@ def arange(start, stop=None, step=1, dtype=None):
     return ARange(dtype)(start, stop, step)
 
 
+def _shape_entries(shape):
+    """A shape given as ints/scalars, a tuple of them, or a symbolic int vector
+    (such as ``x.shape``) as a list of scalar entries."""
+    if isinstance(shape, (list, tuple)):
+        return list(shape)
+    if isinstance(shape, (int, np.integer)):
+        return [shape]
+    v = as_tensor_variable(shape)
+    if v.ndim == 0:
+        return [v]
+    if v.ndim != 1 or v.type.shape[0] is None:
+        raise ValueError(f"a shape must be a tuple or an integer vector of known length, got {v} "
+                         f"({v.ndim}-d, static shape {v.type.shape})")
+    return [v[i] for i in range(v.type.shape[0])]
+
+
 def alloc(value, *shape):
     """A tensor of ``shape`` filled with ``value`` (broadcast)."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)) and (
+            isinstance(shape[0], (list, tuple)) or as_tensor_variable(shape[0]).ndim == 1):
+        shape = _shape_entries(shape[0])
     return Alloc()(value, *shape)
 
 
 def zeros(shape, dtype=None):
-    shape = [shape] if not isinstance(shape, (list, tuple)) else shape
-    return alloc(constant(np.zeros((), dtype or config.floatX)), *shape)
+    return alloc(constant(np.zeros((), dtype or config.floatX)), *_shape_entries(shape))
 
 
 def ones(shape, dtype=None):
-    shape = [shape] if not isinstance(shape, (list, tuple)) else shape
-    return alloc(constant(np.ones((), dtype or config.floatX)), *shape)
+    return alloc(constant(np.ones((), dtype or config.floatX)), *_shape_entries(shape))
 
 
 def eye(n, m=None, k=0, dtype=None):
@@ -237,7 +292,13 @@ def tile(x, reps):
 
 
 def repeat(x, repeats, axis=None):
-    return Repeat(axis if axis is None else axis % as_tensor_variable(x).ndim)(x, repeats)
+    """NumPy ``repeat``: ``repeats`` is an integer or one integer per element along ``axis``."""
+    x = as_tensor_variable(x)
+    if axis is not None:
+        if not -x.ndim <= axis < x.ndim:
+            raise ValueError(f"repeat: axis {axis} is out of bounds for {x} ({x.ndim}-d)")
+        axis %= x.ndim
+    return Repeat(axis)(x, repeats)
 
 
 def diag(v, k=0):

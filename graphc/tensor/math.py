@@ -160,7 +160,8 @@ def _keep(x, out, axes, keepdims):
 def _reduce(kind, x, axis, keepdims, dtype=None):
     x = as_tensor_variable(_stack_lists(x))
     axes = normalize_axis(axis, x.ndim)
-    out = Reduce(kind, axes, dtype)(x) if axes or kind in ("sum", "prod") else x
+    # max/min over no axis is x itself; sum/prod/all/any may change the dtype.
+    out = Reduce(kind, axes, dtype)(x) if axes or kind not in ("max", "min") else x
     return _keep(x, out, axes, keepdims)
 
 
@@ -203,12 +204,16 @@ def _count(x, axes):
 
 
 def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
-    """Arithmetic mean; integer inputs give float64 (NumPy)."""
+    """Arithmetic mean; integer inputs give float64 (NumPy).
+
+    As NumPy, integers are summed in float64 and float16 in float32."""
     x = as_tensor_variable(_stack_lists(x))
     axes = normalize_axis(axis, x.ndim)
-    total = sum(x, axis=axes, dtype=dtype, keepdims=keepdims)
-    out_dtype = dtype or (x.dtype if x.dtype.startswith("float") else "float64")
-    return cast(true_div(total, cast(_count(x, axes), out_dtype)), out_dtype)
+    is_float = x.dtype.startswith("float")
+    out_dtype = dtype or (x.dtype if is_float else "float64")
+    acc_dtype = dtype or ("float32" if x.dtype == "float16" else out_dtype)
+    total = sum(x, axis=axes, dtype=acc_dtype, keepdims=keepdims)
+    return cast(true_div(total, cast(_count(x, axes), acc_dtype)), out_dtype)
 
 
 def var(x, axis=None, ddof=0, keepdims=False, corrected=False):
@@ -257,18 +262,25 @@ def max_and_argmax(x, axis=None, keepdims=False):
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) computed stably by shifting by the maximum."""
+    """log(sum(exp(x))) computed stably by shifting by the maximum.
+
+    Integer and boolean inputs give float64 (as scipy.special.logsumexp); an
+    empty reduction gives -inf."""
     from ..gradient import disconnected_grad
 
-    x = as_tensor_variable(x)
-    m = disconnected_grad(max(x, axis=axis, keepdims=True))
+    x = as_tensor_variable(_stack_lists(x))
+    if not x.dtype.startswith("float"):
+        x = cast(x, "float64")
+    axes = normalize_axis(axis, x.ndim)
+    # The shift: the maximum (-inf over an empty axis), 0 where it is infinite.
+    m = Reduce("max", axes, initial=-np.inf)(x) if axes else x
+    m = disconnected_grad(_keep(x, m, axes, True))
     m = switch(isinf(m), zeros_like(m), m)
-    out = log(sum(exp(x - m), axis=axis, keepdims=True)) + m
+    out = log(sum(exp(x - m), axis=axes, keepdims=True)) + m
     if keepdims:
         return out
     from .basic import dimshuffle
 
-    axes = normalize_axis(axis, x.ndim)
     return dimshuffle(out, [i for i in range(x.ndim) if i not in axes])
 
 
@@ -294,21 +306,54 @@ def matmul(a, b):
 
 
 def batched_dot(a, b):
-    """Products of matching slices along the first axis."""
+    """Theano's batched_dot: ``dot(a[i], b[i])`` for each i of the first axis."""
     a, b = as_tensor_variable(a), as_tensor_variable(b)
-    if a.ndim == 2 and b.ndim == 2:
-        return sum(a * b, axis=1)
-    from .basic import shape_padaxis
+    if a.ndim == 0 or b.ndim == 0:
+        raise TypeError(f"batched_dot: operands need a batch axis, got {a.ndim}-d and "
+                        f"{b.ndim}-d")
+    if a.ndim == 1 or b.ndim == 1:
+        # one number per batch entry scales the other operand
+        return mul(a.dimshuffle(0, *["x"] * (b.ndim - 1)) if a.ndim == 1 else a,
+                   b.dimshuffle(0, *["x"] * (a.ndim - 1)) if b.ndim == 1 else b)
+    return batched_tensordot(a, b, [[a.ndim - 1], [builtins.max(1, b.ndim - 2)]])
 
-    if a.ndim == 2:
-        a = shape_padaxis(a, 1)
-        out = MatMul()(a, b)
-        return out.dimshuffle(0, *range(2, out.ndim))
-    if b.ndim == 2:
-        b = shape_padaxis(b, 2)
-        out = MatMul()(a, b)
-        return out.dimshuffle(*range(out.ndim - 1))
-    return MatMul()(a, b)
+
+def batched_tensordot(a, b, axes=2):
+    """``tensordot(a[i], b[i], axes)`` for each i of the first (batch) axis;
+    ``axes`` count the batch axis (as in Theano)."""
+    from .basic import reshape, shape, transpose
+
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if isinstance(axes, int):
+        axes_a, axes_b = list(range(a.ndim - axes, a.ndim)), list(range(1, axes + 1))
+    else:
+        axes_a, axes_b = axes
+        axes_a = [axes_a] if isinstance(axes_a, int) else list(axes_a)
+        axes_b = [axes_b] if isinstance(axes_b, int) else list(axes_b)
+    axes_a = [x % a.ndim for x in axes_a]
+    axes_b = [x % b.ndim for x in axes_b]
+    if len(axes_a) != len(axes_b) or 0 in axes_a or 0 in axes_b:
+        raise ValueError(f"batched_tensordot: bad axes {axes} for {a.ndim}-d and {b.ndim}-d "
+                         "operands (the batch axis 0 cannot be summed over)")
+    if None not in (a.type.shape[0], b.type.shape[0]) and a.type.shape[0] != b.type.shape[0]:
+        raise ValueError(f"batched_dot: batch sizes differ: {a} has shape {a.type.shape}, "
+                         f"{b} has shape {b.type.shape}")
+    for i, j in zip(axes_a, axes_b):
+        da, db = a.type.shape[i], b.type.shape[j]
+        if da is not None and db is not None and da != db:
+            raise ValueError(f"batched_dot: axis {i} of {a} (shape {a.type.shape}) has length "
+                             f"{da} but axis {j} of {b} (shape {b.type.shape}) has length {db}")
+    free_a = [i for i in range(1, a.ndim) if i not in axes_a]
+    free_b = [i for i in range(1, b.ndim) if i not in axes_b]
+    sa, sb = shape(a), shape(b)
+    k = prod([sa[i] for i in axes_a]) if axes_a else 1
+    m = prod([sa[i] for i in free_a]) if free_a else 1
+    n = prod([sb[i] for i in free_b]) if free_b else 1
+    at = reshape(transpose(a, [0] + free_a + axes_a), [sa[0], m, k], ndim=3)
+    bt = reshape(transpose(b, [0] + axes_b + free_b), [sb[0], k, n], ndim=3)
+    out = MatMul()(at, bt)
+    final = [shape(out)[0]] + [sa[i] for i in free_a] + [sb[i] for i in free_b]
+    return reshape(out, final, ndim=len(final))
 
 
 def outer(x, y):
@@ -338,6 +383,11 @@ def tensordot(a, b, axes=2):
     axes_b = [x % b.ndim for x in axes_b]
     if len(axes_a) != len(axes_b):
         raise ValueError(f"tensordot: {len(axes_a)} axes of a but {len(axes_b)} of b")
+    for i, j in zip(axes_a, axes_b):
+        da, db = a.type.shape[i], b.type.shape[j]
+        if da is not None and db is not None and da != db:
+            raise ValueError(f"tensordot: axis {i} of {a} (shape {a.type.shape}) has length {da} "
+                             f"but axis {j} of {b} (shape {b.type.shape}) has length {db}")
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [i for i in range(b.ndim) if i not in axes_b]
     at = transpose(a, free_a + axes_a)

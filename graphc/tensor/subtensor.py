@@ -69,9 +69,8 @@ def parse_index(x, index):
 
 
 def getitem(x, index):
+    # x[:] is a node too (not x itself), so that set_subtensor(x[:], v) works.
     spec, inputs = parse_index(x, index)
-    if all(e == ("slice", False, False, False) for e in spec):
-        return x
     return Subtensor(spec)(x, *inputs)
 
 
@@ -104,5 +103,7 @@ def take(a, indices, axis=None):
     indices = as_tensor_variable(indices)
     if axis is None:
         return getitem(flatten(a), indices)
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"take: axis {axis} is out of bounds for {a} ({a.ndim}-d)")
     axis = axis % a.ndim
     return getitem(a, (slice(None),) * axis + (indices,))

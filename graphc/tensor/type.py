@@ -77,23 +77,34 @@ class TensorType(Type):
         return len(shape) == self.ndim and all(
             s is None or s == d for s, d in zip(self.shape, shape))
 
-    def filter(self, value, name=None, allow_downcast=None):
+    def filter(self, value, name=None, allow_downcast=None, what=None, hint=None):
         """Convert a user value to an ndarray of this type, or raise.
 
         ndarrays are cast only when NumPy calls the cast safe; Python scalars
         and lists are also cast when the cast is exact or (Theano's rule for
         ``allow_downcast=None``) when float data goes to a float dtype.
-        ``allow_downcast=True`` casts anything.
+        ``allow_downcast=True`` casts anything.  ``what`` names the value in
+        error messages (default: ``input 'name'``); ``hint`` replaces the
+        advice given for a lossy cast.
         """
-        what = f"input {name!r}" if name else "value"
+        if what is None:
+            what = f"input {name!r}" if name else "value"
+        if hint is None:
+            hint = ("Cast the value yourself, declare the input with that dtype, or pass "
+                    "allow_input_downcast=True to function().")
         from_python = not isinstance(value, (np.ndarray, np.generic))
         try:
             arr = np.asarray(value)
         except ValueError as exc:
             raise TypeError(f"{what}: cannot convert {type(value).__name__} to an array: {exc}") from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: expected {self}, got an array of dtype {arr.dtype}"
+                            f" (shape {arr.shape})")
+        if arr.ndim != self.ndim:
+            raise TypeError(
+                f"{what}: wrong number of dimensions: expected {self.ndim} "
+                f"({self}), got {arr.ndim} ({arr.dtype} with shape {arr.shape})")
         if arr.dtype != self.numpy_dtype:
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"{what}: expected {self}, got an array of dtype {arr.dtype}")
             cast = arr.astype(self.dtype)
             safe = np.can_cast(arr.dtype, self.dtype, "safe")
             ok = safe or allow_downcast
@@ -105,13 +116,8 @@ class TensorType(Type):
                 raise TypeError(
                     f"{what}: expected dtype {self.dtype} but got {arr.dtype} "
                     f"(shape {arr.shape}); casting {arr.dtype} to {self.dtype} could lose "
-                    "information. Cast the value yourself, declare the input with dtype "
-                    f"{arr.dtype}, or pass allow_input_downcast=True to function().")
+                    f"information. {hint}")
             arr = cast
-        if arr.ndim != self.ndim:
-            raise TypeError(
-                f"{what}: wrong number of dimensions: expected {self.ndim} "
-                f"({self}), got {arr.ndim} with shape {arr.shape}")
         if not self.shape_matches(arr.shape):
             raise ValueError(
                 f"{what}: shape {arr.shape} does not match the declared static shape "

@@ -21,6 +21,11 @@ def _tb():
 class _TensorOperators:
     """Operators and methods shared by tensor variables and constants."""
 
+    # ndarray (op) variable defers to our reflected operators instead of
+    # building an object array of variables.
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
     # -- type information
     @property
     def ndim(self):
