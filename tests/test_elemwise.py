@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import scipy.special as sp
 
+from helpers import assert_same, tols
+
 import graphc
 import graphc.tensor as T
 from graphc.gradient import verify_grad
@@ -21,23 +23,8 @@ INT_DTYPES = ["int8", "uint8", "int16", "int32", "int64"]
 
 # ------------------------------------------------------------------ helpers
 
-def tols(dtype):
-    if np.dtype(dtype) == np.float16:
-        return dict(rtol=2e-3, atol=1e-3)
-    if np.dtype(dtype) == np.float32:
-        return dict(rtol=1e-5, atol=1e-6)
-    return dict(rtol=1e-10, atol=1e-12)
 
 
-def assert_same(actual, expected):
-    """Same dtype, same shape, values equal up to the dtype's tolerance."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if expected.dtype.kind == "f":
-        np.testing.assert_allclose(actual, expected, equal_nan=True, **tols(expected.dtype))
-    else:
-        np.testing.assert_array_equal(actual, expected)
 
 
 def npref(fn, *args):

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import scipy.special as sp
 
+from helpers import assert_same, tols
+
 import graphc
 import graphc.tensor as T
 from graphc.gradient import verify_grad
@@ -17,23 +19,8 @@ from graphc.tensor.type import TensorType
 FLOATS = ["float32", "float64"]
 
 
-def tols(dtype):
-    dtype = np.dtype(dtype)
-    if dtype == np.float16:
-        return dict(rtol=5e-3, atol=5e-3)
-    if dtype == np.float32:
-        return dict(rtol=1e-5, atol=1e-6)
-    return dict(rtol=1e-10, atol=1e-12)
 
 
-def assert_same(actual, expected):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if expected.dtype.kind == "f":
-        np.testing.assert_allclose(actual, expected, equal_nan=True, **tols(expected.dtype))
-    else:
-        np.testing.assert_array_equal(actual, expected)
 
 
 def fn(inputs, outputs, mode):
