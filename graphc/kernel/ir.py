@@ -1,0 +1,311 @@
+"""The kernel IR: the seam between the optimizer and the code generators.
+
+A Kernel is a fused elementwise computation over one loop nest:
+
+* ``inputs`` — arrays read at the current loop index, each with its own
+  dtype and rank; a rank below the kernel's is aligned to the right (NumPy
+  broadcasting), and any length-1 dimension broadcasts at run time.
+* ``outputs`` — one scalar expression DAG per output, built from ``KInput``
+  (read input *k*), ``KConst`` (a typed scalar literal) and ``KApply`` (a
+  scalar op of ``graphc.ops.scalar`` applied to argument nodes).  Every
+  ``KApply``'s arguments already have the dtypes its op computes in: the
+  builder inserts explicit ``Cast`` nodes, so a code generator never has to
+  reproduce NumPy's promotion rules.
+* ``reduce`` — optional ``Reduction(kind, axes)``: every output is reduced
+  with ``kind`` (sum/prod/max/min) over ``axes`` of the loop nest, so that
+  ``sum(x * y)`` never materialises ``x * y``.
+
+Kernels are immutable values: they hash and compare by their canonical text
+(``Kernel.text``), which is also the key of the on-disk compile cache and
+what ``debugprint`` shows.  ``evaluate`` runs a Kernel with NumPy: the python
+backend uses it, and every code generator is tested against it.
+"""
+
+import hashlib
+
+import numpy as np
+
+from ..ops import scalar as scal
+
+
+class KNode:
+    """A node of a kernel's scalar expression DAG (immutable, hash-consed by
+    structure so that equal subexpressions are one node)."""
+
+    __slots__ = ("dtype", "_key", "_hash")
+
+    def __eq__(self, other):
+        return isinstance(other, KNode) and self._key == other._key
+
+    def __hash__(self):
+        return self._hash
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.dtype} {self._key[1:]}>"
+
+
+class KInput(KNode):
+    """The value of kernel input ``index`` at the current loop position."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index, dtype):
+        self.index = int(index)
+        self.dtype = np.dtype(dtype).name
+        self._key = ("in", self.index, self.dtype)
+        self._hash = hash(self._key)
+
+
+class KConst(KNode):
+    """A scalar literal of a fixed dtype (NaN/inf allowed)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value, dtype):
+        self.dtype = np.dtype(dtype).name
+        self.value = np.asarray(value, dtype=self.dtype)[()]
+        # repr of the value keeps the sign of zero and NaN distinct from numbers
+        self._key = ("const", self.dtype, repr(self.value.item()))
+        self._hash = hash(self._key)
+
+
+class KApply(KNode):
+    """``op(*args)`` where ``op`` is a ScalarOp and ``args`` are KNodes."""
+
+    __slots__ = ("op", "args")
+
+    def __init__(self, op, args, dtype):
+        self.op = op
+        self.args = tuple(args)
+        self.dtype = np.dtype(dtype).name
+        self._key = ("apply", op.name, self.dtype) + tuple(a._key for a in self.args)
+        self._hash = hash(self._key)
+
+
+def apply_scalar(op, *args):
+    """Build ``op(*args)`` with NumPy's dtype rule, casting each argument to
+    the dtype the op computes in (the only place promotion happens)."""
+    in_dtypes, out_dtype = op.output_dtype([np.dtype(a.dtype) for a in args])
+    cast_args = [cast(a, d) for a, d in zip(args, in_dtypes)]
+    return KApply(op, cast_args, out_dtype)
+
+
+def cast(node, dtype):
+    """``node`` converted to ``dtype`` (no-op when it already is)."""
+    dtype = np.dtype(dtype).name
+    if node.dtype == dtype:
+        return node
+    if isinstance(node, KConst):
+        with np.errstate(all="ignore"):
+            return KConst(np.asarray(node.value).astype(dtype), dtype)
+    return KApply(scal.Cast(dtype), [node], dtype)
+
+
+class KernelInput:
+    """Dtype and rank of one input array; ``broadcastable`` marks the
+    dimensions known (statically) to be 1, i.e. read with stride 0."""
+
+    __slots__ = ("dtype", "ndim", "broadcastable")
+
+    def __init__(self, dtype, ndim, broadcastable=None):
+        self.dtype = np.dtype(dtype).name
+        self.ndim = int(ndim)
+        self.broadcastable = tuple(bool(b) for b in (broadcastable or (False,) * self.ndim))
+        if len(self.broadcastable) != self.ndim:
+            raise ValueError("broadcastable must have one flag per dimension")
+
+    def text(self):
+        dims = ",".join("1" if b else "n" for b in self.broadcastable)
+        return f"{self.dtype}[{dims}]"
+
+
+class Reduction:
+    """Reduce every output with ``kind`` over loop ``axes`` (sorted, unique)."""
+
+    KINDS = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+
+    __slots__ = ("kind", "axes")
+
+    def __init__(self, kind, axes):
+        if kind not in self.KINDS:
+            raise ValueError(f"unsupported kernel reduction {kind!r}")
+        self.kind = kind
+        self.axes = tuple(sorted(set(int(a) for a in axes)))
+
+    def identity(self, dtype):
+        dtype = np.dtype(dtype)
+        if self.kind == "sum":
+            return np.zeros((), dtype)[()]
+        if self.kind == "prod":
+            return np.ones((), dtype)[()]
+        if dtype.kind == "f":
+            return dtype.type(-np.inf if self.kind == "max" else np.inf)
+        if dtype.kind == "b":
+            return np.bool_(self.kind == "min")
+        info = np.iinfo(dtype)
+        return dtype.type(info.min if self.kind == "max" else info.max)
+
+    def text(self):
+        return f"{self.kind}{list(self.axes)}"
+
+
+class Kernel:
+    """A fused loop nest: see the module docstring."""
+
+    def __init__(self, inputs, outputs, ndim, reduce=None):
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(outputs)
+        self.ndim = int(ndim)
+        self.reduce = reduce
+        for k, inp in enumerate(self.inputs):
+            if inp.ndim > self.ndim:
+                raise ValueError(f"kernel input {k} has rank {inp.ndim} > loop rank {self.ndim}")
+        if reduce is not None and any(a >= self.ndim for a in reduce.axes):
+            raise ValueError(f"reduction axes {reduce.axes} outside a {self.ndim}-d loop")
+        self.nodes = _toposort(self.outputs)
+        for node in self.nodes:
+            if isinstance(node, KInput) and (
+                    node.index >= len(self.inputs) or node.dtype != self.inputs[node.index].dtype):
+                raise ValueError(f"{node!r} does not match the kernel's inputs")
+        self.text = self._text()
+        self._hash = hash(self.text)
+
+    @property
+    def output_dtypes(self):
+        return [o.dtype for o in self.outputs]
+
+    @property
+    def out_ndim(self):
+        return self.ndim - (len(self.reduce.axes) if self.reduce else 0)
+
+    def _text(self):
+        names = {}
+        lines = []
+        ins = ", ".join(f"i{k}: {inp.text()}" for k, inp in enumerate(self.inputs))
+        lines.append(f"kernel[{self.ndim}d]({ins})"
+                     + (f" reduce {self.reduce.text()}" if self.reduce else ""))
+        for node in self.nodes:
+            if isinstance(node, KInput):
+                names[node] = f"i{node.index}"
+            elif isinstance(node, KConst):
+                names[node] = f"{node.value.item()!r}:{node.dtype}"
+            else:
+                name = f"t{len(lines) - 1}"
+                args = ", ".join(names[a] for a in node.args)
+                lines.append(f"  {name} = {node.op.name}({args}) : {node.dtype}")
+                names[node] = name
+        for k, out in enumerate(self.outputs):
+            lines.append(f"  o{k} = {names[out]} : {out.dtype}")
+        return "\n".join(lines)
+
+    def key(self):
+        """A stable hex digest of the kernel (the compile-cache key part)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def expression(self, k=0, input_names=None):
+        """Output ``k`` as one infix string, for printing."""
+        names = input_names or [f"i{j}" for j in range(len(self.inputs))]
+        return _infix(self.outputs[k], names)
+
+    def __eq__(self, other):
+        return isinstance(other, Kernel) and self.text == other.text
+
+    def __hash__(self):
+        return self._hash
+
+    def __repr__(self):
+        return f"<Kernel {len(self.inputs)} in, {len(self.outputs)} out, {len(self.nodes)} nodes>"
+
+    def __str__(self):
+        return self.text
+
+
+def _toposort(outputs):
+    """Expression nodes reachable from ``outputs``, arguments first (iterative)."""
+    order, seen = [], set()
+    for root in outputs:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in seen and not expanded:
+                continue
+            if expanded or not isinstance(node, KApply):
+                if node not in seen:
+                    seen.add(node)
+                    order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node.args) if a not in seen)
+    return order
+
+
+def _infix(root, names):
+    text = {}
+    for node in _toposort([root]):
+        if isinstance(node, KInput):
+            text[node] = names[node.index]
+        elif isinstance(node, KConst):
+            text[node] = repr(node.value.item())
+        elif isinstance(node.op, scal.Cast):
+            text[node] = f"{node.dtype}({text[node.args[0]]})"
+        elif node.op.symbol and len(node.args) == 2:
+            a, b = (text[x] for x in node.args)
+            text[node] = f"({a} {node.op.symbol} {b})"
+        elif node.op.name == "neg":
+            text[node] = f"-{text[node.args[0]]}"
+        else:
+            text[node] = f"{node.op.name}({', '.join(text[a] for a in node.args)})"
+    out = text[root]
+    return out[1:-1] if out.startswith("(") and out.endswith(")") and _balanced(out[1:-1]) else out
+
+
+def _balanced(s):
+    depth = 0
+    for ch in s:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def broadcast_shape(kernel, shapes):
+    """The loop-nest shape for input arrays of ``shapes`` (NumPy rules)."""
+    padded = [(1,) * (kernel.ndim - len(s)) + tuple(s) for s in shapes]
+    try:
+        return np.broadcast_shapes(*padded) if padded else ()
+    except ValueError:
+        raise ValueError("kernel operands cannot be broadcast together with shapes "
+                         + " ".join(str(tuple(s)) for s in shapes)) from None
+
+
+def evaluate(kernel, arrays):
+    """Run ``kernel`` with NumPy on ``arrays``; returns a list of outputs.
+
+    This is the reference every code generator is checked against: each
+    expression node is one NumPy ufunc call, in the node's dtype."""
+    arrays = [np.asarray(a, dtype=inp.dtype) for a, inp in zip(arrays, kernel.inputs)]
+    if len(arrays) != len(kernel.inputs):
+        raise TypeError(f"kernel takes {len(kernel.inputs)} inputs, got {len(arrays)}")
+    shape = broadcast_shape(kernel, [a.shape for a in arrays])
+    values = {}
+    with np.errstate(all="ignore"):
+        for node in kernel.nodes:
+            if isinstance(node, KInput):
+                values[node] = arrays[node.index]
+            elif isinstance(node, KConst):
+                values[node] = node.value
+            else:
+                out = node.op.impl(*(values[a] for a in node.args))
+                values[node] = np.asarray(out).astype(node.dtype, copy=False)
+    results = []
+    for out in kernel.outputs:
+        full = np.broadcast_to(values[out], shape)
+        if kernel.reduce is None:
+            results.append(np.array(full, dtype=out.dtype))
+            continue
+        ufunc = Reduction.KINDS[kernel.reduce.kind]
+        red = ufunc.reduce(full, axis=kernel.reduce.axes, dtype=out.dtype,
+                           initial=kernel.reduce.identity(out.dtype))
+        results.append(np.asarray(red, dtype=out.dtype))
+    return results
