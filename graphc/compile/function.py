@@ -21,7 +21,8 @@ from ..graph.traversal import ancestors
 from ..tensor.var import as_tensor_variable
 from ..rewrite import optimize
 from .mode import get_mode
-from .profile import ProfileStats
+from .profile import (CompileStats, ProfileStats, collecting_compile_stats,
+                      compile_phase)
 from .runner import Runner
 from .sharedvalue import SharedVariable
 
@@ -358,12 +359,18 @@ def _function(inputs, outputs, mode, updates, givens, no_default_updates, accept
                 warnings.warn(msg, stacklevel=2)
 
     mode_obj = get_mode(mode)
-    fgraph = FunctionGraph(input_vars + shared_vars, all_outputs, replace=givens_map)
-    fgraph.update_targets = [var for var, _ in update_pairs]
-    fgraph.n_user_outputs = len(out_list)
-    fgraph.rewrite_report = optimize(fgraph, mode_obj.optimizer)
-    runner = Runner(fgraph, get_backend(mode_obj.backend))
+    compile_stats = CompileStats()
+    with collecting_compile_stats(compile_stats):
+        with compile_phase("clone"):
+            fgraph = FunctionGraph(input_vars + shared_vars, all_outputs, replace=givens_map)
+        fgraph.update_targets = [var for var, _ in update_pairs]
+        fgraph.n_user_outputs = len(out_list)
+        with compile_phase("rewrite"):
+            fgraph.rewrite_report = optimize(fgraph, mode_obj.optimizer)
+        with compile_phase("lower"):
+            runner = Runner(fgraph, get_backend(mode_obj.backend))
     maker = FunctionMaker(fgraph, mode_obj, specs, out_list)
+    maker.compile_stats = compile_stats
     prof = None
     if profile:
         prof = ProfileStats(name if isinstance(profile, bool) else profile)

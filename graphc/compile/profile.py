@@ -1,6 +1,57 @@
-"""Per-node wall-time accounting for ``function(..., profile=True)``."""
+"""Per-node wall-time accounting for ``function(..., profile=True)``, and
+compile-time phases that any layer (rewrites, code generation, LLVM, the
+compile cache) records into while a function is being built."""
 
 import collections
+import contextlib
+import contextvars
+import time
+
+
+class CompileStats:
+    """Seconds per compile phase and event counters (e.g. cache hits) of one
+    ``function()`` build."""
+
+    def __init__(self):
+        self.phases = collections.defaultdict(float)
+        self.counters = collections.Counter()
+
+    def __repr__(self):
+        phases = ", ".join(f"{k}={v * 1e3:.2f}ms" for k, v in self.phases.items())
+        return f"CompileStats({phases}; {dict(self.counters)})"
+
+
+_current_compile = contextvars.ContextVar("graphc_compile_stats", default=None)
+
+
+@contextlib.contextmanager
+def collecting_compile_stats(stats):
+    """Make ``stats`` the target of ``compile_phase``/``count_event`` inside."""
+    token = _current_compile.set(stats)
+    try:
+        yield stats
+    finally:
+        _current_compile.reset(token)
+
+
+@contextlib.contextmanager
+def compile_phase(name):
+    """Time the enclosed block as compile phase ``name`` (nested phases are
+    counted in both; a no-op outside a function build)."""
+    stats = _current_compile.get()
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        if stats is not None:
+            stats.phases[name] += time.perf_counter() - t0
+
+
+def count_event(name, n=1):
+    """Count a compile event (``"cache_hit"``, ``"cache_miss"``...)."""
+    stats = _current_compile.get()
+    if stats is not None:
+        stats.counters[name] += n
 
 
 class ProfileStats:
