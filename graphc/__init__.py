@@ -15,6 +15,7 @@ from .compile import Function, In, Mode, Out, SharedVariable, function, shared
 from .gradient import disconnected_grad, grad, grad_clip, zero_grad
 from .tensor.shared_randomstreams import RandomStreams
 from . import gradient, printing  # noqa: F401
+from . import persist  # noqa: F401  (save/load; makes shared variables picklable)
 
 __all__ = ["config", "function", "shared", "grad", "In", "Out", "Mode", "RandomStreams",
            "printing", "gradient", "tensor", "disconnected_grad", "zero_grad", "grad_clip",

@@ -7,9 +7,14 @@ code.  Unknown flags are an error, so a typo never silently does nothing.
 
 import os
 
+from . import __version__ as _VERSION  # set before graphc/__init__ imports this module
+
+# graphc's version names the default compile cache, so that an upgrade never
+# loads kernels compiled by another version (the cache keys guard this too).
 _DEFAULT_CACHE = os.path.join(
     os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")),
     "graphc",
+    _VERSION,
 )
 
 
@@ -39,7 +44,8 @@ _FLAGS = {
                "dtype of T.matrix() & co. and of graphc-created float tensors"),
     "device": ("cpu", _choice("cpu", "cuda"), "default device for compiled functions"),
     "mode": ("FAST_RUN", str, "default compilation mode"),
-    "compiledir": (_DEFAULT_CACHE, str, "directory of the on-disk compile cache"),
+    "compiledir": (_DEFAULT_CACHE, str,
+                   "directory of the on-disk cache of compiled kernels"),
     "on_unused_input": ("raise", _choice("raise", "warn", "ignore"),
                         "what function() does with an input no output depends on"),
     "compute_test_value": ("off", _choice("off"), "kept for Theano compatibility"),

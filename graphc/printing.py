@@ -30,20 +30,38 @@ def _id_generator():
 
 # ------------------------------------------------------------------ debugprint
 
+def op_label(op):
+    """How printers name an op: its ``debug_label()`` when it defines one
+    (e.g. a GEMM showing alpha/beta, a fused kernel its expression), else
+    ``str(op)``."""
+    label = getattr(op, "debug_label", None)
+    return str(label()) if callable(label) else str(op)
+
+
+def _map_text(mapping):
+    """``{0: [1]}`` text of a destroy_map/view_map (empty when there is none)."""
+    mapping = mapping or {}
+    if not mapping:
+        return ""
+    return "{" + ", ".join(f"{o}: {list(v)}" for o, v in sorted(dict(mapping).items())) + "}"
+
+
 def debugprint(obj, file=None, print_type=False, ids="CHAR", depth=-1, stop_on_name=False,
-               done=None):
+               done=None, print_view_map=False):
     """Print an indented tree of the graph(s) of ``obj``: a variable, a list of
     variables, an Apply node or a compiled function (its optimized graph,
     with the shared variable each update output is written to).
 
-    Each line holds the op (or variable name), ``[id X]``, the type when
-    ``print_type``, the quoted name and, for a compiled function, the node's
-    position in the schedule.  Children are indented under ``" |"``.  A node
-    already printed is printed again by id only (its subtree is not
-    repeated).  ``ids`` is ``"CHAR"`` (A, B, ...), ``"int"``, ``"id"``
-    (Python ids) or ``""`` (none).  ``depth`` limits the levels printed.
-    With ``file="str"`` the text is returned; otherwise it is written to
-    ``file`` (default stdout) and ``file`` is returned.
+    Each line holds the op (``op_label``) or variable name, ``[id X]``, the
+    type when ``print_type``, the quoted name, ``d={out: [in]}`` for an op
+    that overwrites an input (its ``destroy_map``: in place), ``v={...}``
+    for its ``view_map`` with ``print_view_map`` and, for a compiled
+    function, the node's position in the schedule.  Children are indented
+    under ``" |"``.  A node already printed is printed again by id only (its
+    subtree is not repeated).  ``ids`` is ``"CHAR"`` (A, B, ...), ``"int"``,
+    ``"id"`` (Python ids) or ``""`` (none).  ``depth`` limits the levels
+    printed.  With ``file="str"`` the text is returned; otherwise it is
+    written to ``file`` (default stdout) and ``file`` is returned.
     """
     from .compile.function import Function
     from .graph.basic import Apply
@@ -106,7 +124,15 @@ def debugprint(obj, file=None, print_type=False, ids="CHAR", depth=-1, stop_on_n
             out_idx = f".{var.index}" if len(node.outputs) > 1 else ""
             name = f" '{var.name}'" if var.name else " ''"
             pos = f"   {order[node]}" if order is not None and node in order else ""
-            lines.append(f"{prefix}{node.op}{out_idx}{ident(node)}{typ}{name}{pos}{suffix}")
+            marks = ""
+            destroyed = _map_text(getattr(node.op, "destroy_map", None))
+            if destroyed:
+                marks += f" d={destroyed}"
+            viewed = _map_text(getattr(node.op, "view_map", None)) if print_view_map else ""
+            if viewed:
+                marks += f" v={viewed}"
+            lines.append(f"{prefix}{op_label(node.op)}{out_idx}{ident(node)}{typ}{name}{marks}"
+                         f"{pos}{suffix}")
             if not first or (stop_on_name and var.name and level > 0) or \
                     (depth >= 0 and level + 1 >= depth):
                 continue
@@ -294,63 +320,304 @@ def _index_text(spec, idx_texts):
 pp = pprint
 
 
+# ------------------------------------------------------------------ graphs of functions
+
+def original_graph(fn):
+    """The FunctionGraph ``fn`` was compiled from, before any rewrite: its
+    outputs, then its update expressions, with givens substituted."""
+    from .graph.fg import FunctionGraph
+
+    maker = fn.maker
+    outputs = list(maker.outputs) + [expr for _, expr in getattr(maker, "updates", [])]
+    fg = FunctionGraph(list(maker.fgraph.inputs), outputs, replace=getattr(maker, "givens", None))
+    fg.update_targets = list(getattr(maker.fgraph, "update_targets", []))
+    fg.n_user_outputs = len(maker.outputs)
+    return fg
+
+
+def _output_labels(fgraph):
+    """A label per output of a function graph: its name or ``output k``, or
+    ``update of W`` for an update."""
+    n_user = getattr(fgraph, "n_user_outputs", len(fgraph.outputs))
+    targets = list(getattr(fgraph, "update_targets", []))
+    labels = []
+    for k, out in enumerate(fgraph.outputs):
+        if k >= n_user and k - n_user < len(targets):
+            labels.append(f"update of {targets[k - n_user]}")
+        else:
+            labels.append(out.name or f"output {k}")
+    return labels
+
+
+def _is_fused_kernel(op):
+    from .ops.kernel import KernelOp
+
+    return isinstance(op, KernelOp)
+
+
 # ------------------------------------------------------------------ pydotprint
 
-def pydotprint(obj, outfile=None, format=None, print_type=False):
-    """Write a picture of the graph of ``obj`` (a variable, list of variables or
-    compiled function).  ``outfile`` ending in ``.dot`` (or ``format='dot'``)
-    writes Graphviz text, which always works; other formats (``.svg``,
-    ``.png``, ``.pdf``) run Graphviz's ``dot``, which must be installed.
-    Returns the path written.
-    """
-    from .compile.function import Function
+#: node kind -> (Graphviz shape, fill colour)
+NODE_STYLE = {
+    "input": ("ellipse", "palegreen"),
+    "shared": ("ellipse", "lightskyblue"),
+    "constant": ("box", "gainsboro"),
+    "op": ("box", "white"),
+    "kernel": ("box", "gold"),
+    "output": ("ellipse", "lightsalmon"),
+}
 
-    if isinstance(obj, Function):
-        outputs = list(obj.maker.fgraph.outputs)
-        stop = list(obj.maker.fgraph.inputs)
-    else:
-        outputs = list(obj) if isinstance(obj, (list, tuple)) else [obj]
-        stop = ()
-    outfile = outfile or "graphc_graph.svg"
-    fmt = format or os.path.splitext(outfile)[1].lstrip(".") or "svg"
-    nodes = toposort(outputs, stop_at=stop)
+
+def _leaf_kind(var):
+    from .compile.sharedvalue import SharedVariable
+
+    if isinstance(var, Constant):
+        return "constant"
+    if isinstance(var, SharedVariable):
+        return "shared"
+    return "input"
+
+
+def _add_to_networkx(graph, outputs, labels, stop, prefix, cluster, print_type):
+    """Add one graph (inputs, op nodes, output markers) to the networkx
+    ``graph``; node keys get ``prefix`` so two graphs can share a picture."""
     names = {}
 
-    def nid(key):
-        return names.setdefault(id(key), f"n{len(names)}")
+    def key(obj):
+        return names.setdefault(id(obj), f"{prefix}n{len(names)}")
 
-    def quote(s):
-        return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = ["digraph graphc {", "  rankdir=TB;"]
+    stop_ids = set(map(id, stop))
     for v in ancestors(outputs, stop_at=stop):
-        if v.owner is None or v in stop:
-            label = str(v) + (f"\\n{v.type}" if print_type else "")
-            shape = "box" if isinstance(v, Constant) else "ellipse"
-            lines.append(f"  {nid(v)} [label={quote(label)}, shape={shape}];")
-    for node in nodes:
-        lines.append(f"  {nid(node)} [label={quote(node.op)}, shape=box, style=filled, "
-                     f"fillcolor=lightgrey];")
+        if v.owner is None or id(v) in stop_ids:
+            label = str(v) + (f"\n{v.type}" if print_type else "")
+            graph.add_node(key(v), label=label, kind=_leaf_kind(v), cluster=cluster)
+    for node in toposort(outputs, stop_at=stop):
+        kind = "kernel" if _is_fused_kernel(node.op) else "op"
+        graph.add_node(key(node), label=op_label(node.op), kind=kind, cluster=cluster)
         for i, inp in enumerate(node.inputs):
-            src = nid(inp.owner) if inp.owner is not None and inp not in stop else nid(inp)
+            from_node = inp.owner is not None and id(inp) not in stop_ids
+            src = key(inp.owner) if from_node else key(inp)
             label = str(inp.type) if print_type else str(i)
-            lines.append(f"  {src} -> {nid(node)} [label={quote(label)}];")
-    for k, out in enumerate(outputs):
-        lines.append(f"  out{k} [label={quote(out.name or f'output {k}')}, shape=plaintext];")
-        src = nid(out.owner) if out.owner is not None and out not in stop else nid(out)
-        lines.append(f"  {src} -> out{k};")
+            if from_node and len(inp.owner.outputs) > 1:
+                label = f"{inp.index} -> {label}"
+            graph.add_edge(src, key(node), label=label)
+    for k, (out, label) in enumerate(zip(outputs, labels)):
+        out_key = f"{prefix}out{k}"
+        graph.add_node(out_key, label=label, kind="output", cluster=cluster)
+        src = key(out.owner) if out.owner is not None and id(out) not in stop_ids else key(out)
+        graph.add_edge(src, out_key, label="")
+
+
+def to_networkx(obj, graph="optimized", print_type=False):
+    """The graph of ``obj`` as a ``networkx.MultiDiGraph``: each node has a
+    ``label`` and a ``kind`` (input, shared, constant, op, kernel, output)
+    and each edge a ``label`` (the input position).  For a compiled function
+    ``graph`` picks ``"optimized"`` (what runs), ``"original"`` (before the
+    rewrites) or ``"both"`` (each in its own ``cluster``)."""
+    import networkx as nx
+
+    from .compile.function import Function
+
+    g = nx.MultiDiGraph()
+    if isinstance(obj, Function):
+        if graph not in ("optimized", "original", "both"):
+            raise ValueError(f"graph must be 'optimized', 'original' or 'both', got {graph!r}")
+        parts = []
+        if graph in ("original", "both"):
+            parts.append(("before", "before optimization", original_graph(obj)))
+        if graph in ("optimized", "both"):
+            parts.append(("after", "after optimization", obj.maker.fgraph))
+        for prefix, title, fg in parts:
+            _add_to_networkx(g, list(fg.outputs), _output_labels(fg), list(fg.inputs),
+                             f"{prefix}_" if graph == "both" else "",
+                             title if graph == "both" else None, print_type)
+        return g
+    outputs = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    for o in outputs:
+        if not isinstance(o, Variable):
+            raise TypeError(f"pydotprint: cannot draw {o!r}; give a variable, a list of "
+                            "variables or a compiled function")
+    labels = [o.name or f"output {k}" for k, o in enumerate(outputs)]
+    _add_to_networkx(g, outputs, labels, (), "", None, print_type)
+    return g
+
+
+def _quote(text):
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace(
+        "\n", "\\n") + '"'
+
+
+def networkx_to_dot(graph):
+    """Graphviz text for a graph made by ``to_networkx`` (nodes styled by
+    kind; nodes with a ``cluster`` attribute are boxed by cluster)."""
+    lines = ["digraph graphc {", "  rankdir=TB;", '  node [fontname="Helvetica"];']
+
+    def node_line(key, data, indent):
+        shape, color = NODE_STYLE[data["kind"]]
+        return (f"{indent}{key} [label={_quote(data['label'])}, shape={shape}, style=filled, "
+                f"fillcolor={color}, kind={data['kind']}];")
+
+    clusters = {}
+    for key, data in graph.nodes(data=True):
+        clusters.setdefault(data.get("cluster"), []).append((key, data))
+    for k, (title, members) in enumerate(clusters.items()):
+        if title is None:
+            lines.extend(node_line(key, data, "  ") for key, data in members)
+            continue
+        lines.append(f"  subgraph cluster_{k} {{")
+        lines.append(f"    label={_quote(title)};")
+        lines.extend(node_line(key, data, "    ") for key, data in members)
+        lines.append("  }")
+    for src, dst, data in graph.edges(data=True):
+        label = data.get("label", "")
+        lines.append(f"  {src} -> {dst}" + (f" [label={_quote(label)}];" if label else ";"))
     lines.append("}")
-    dot_text = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """Rendering an image needs Graphviz's ``dot`` program."""
+
+
+def pydotprint(obj, outfile=None, format=None, print_type=False, graph="optimized"):
+    """Write a picture of the graph of ``obj`` (a variable, list of variables or
+    compiled function) and return the path written.
+
+    ``outfile`` ending in ``.dot`` (or ``format='dot'``) writes Graphviz
+    text, which always works; other formats (``.svg``, ``.png``, ``.pdf``)
+    run Graphviz's ``dot``, which must be installed.  Nodes are coloured by
+    kind (``NODE_STYLE``: input, shared, constant, op, fused kernel,
+    output).  For a compiled function ``graph='both'`` draws the graph
+    before and after optimization side by side (``'original'`` or
+    ``'optimized'``, the default, draw one of them).
+    """
+    outfile = outfile or "graphc_graph.svg"
+    fmt = format or os.path.splitext(outfile)[1].lstrip(".") or "svg"
+    dot_text = networkx_to_dot(to_networkx(obj, graph=graph, print_type=print_type))
     if fmt == "dot":
         with open(outfile, "w") as fh:
             fh.write(dot_text)
         return outfile
     exe = shutil.which("dot")
     if exe is None:
-        raise RuntimeError(f"pydotprint: writing {fmt!r} needs Graphviz's 'dot' program, which "
-                           "was not found; install Graphviz or write a .dot file instead")
-    subprocess.run([exe, f"-T{fmt}", "-o", outfile], input=dot_text, text=True, check=True)
+        raise GraphvizNotFoundError(
+            f"pydotprint: writing a {fmt!r} image needs Graphviz's 'dot' program, which was not "
+            "found on PATH. Install the Graphviz package (Debian/Ubuntu: apt-get install "
+            "graphviz; conda: conda install graphviz; macOS: brew install graphviz), or write "
+            "a .dot file instead (outfile='graph.dot').")
+    done = subprocess.run([exe, f"-T{fmt}", "-o", outfile], input=dot_text, text=True,
+                          capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"pydotprint: Graphviz 'dot -T{fmt}' failed: {done.stderr.strip()}")
     return outfile
 
 
-__all__ = ["debugprint", "pprint", "pp", "pydotprint", "Variable"]
+# ------------------------------------------------------------------ function report
+
+class NodeInfo:
+    """One scheduled node of a compiled function, as the report shows it."""
+
+    def __init__(self, position, node, backend, fallback, source, language):
+        self.position = position
+        self.node = node
+        self.backend = backend
+        self.fallback = fallback
+        self.source = source
+        self.language = language
+
+
+_SOURCE_LANGUAGE = {"llvm": "LLVM IR", "cuda": "CUDA C"}
+
+
+def _count_kinds(nodes):
+    from .ops.elemwise import Elemwise
+
+    return {"nodes": len(nodes),
+            "elementwise": sum(isinstance(n.op, Elemwise) for n in nodes),
+            "fused kernels": sum(_is_fused_kernel(n.op) for n in nodes)}
+
+
+class FunctionReport:
+    """What compiling a function did: the rewrites that fired (with counts
+    and times), node/kernel counts before and after, which backend runs
+    each node (and which fell back to NumPy ``perform``), and the generated
+    source a backend attached to a thunk as ``thunk.source``.  ``str()``
+    gives the printed report."""
+
+    def __init__(self, fn):
+        maker = fn.maker
+        self.name = fn.name
+        self.backend = maker.mode.backend
+        self.optimizer = maker.mode.optimizer
+        report = getattr(maker.fgraph, "rewrite_report", None)
+        self.rewrites = list(report.passes) if report is not None else []
+        self.before = _count_kinds(original_graph(fn).toposort())
+        self.after = _count_kinds(maker.fgraph.toposort())
+        default_lang = _SOURCE_LANGUAGE.get(self.backend)
+        self.nodes = []
+        for position, entry in enumerate(fn.runner.schedule):
+            node, thunk = entry[0], entry[1]
+            fallback = bool(getattr(thunk, "fallback", False)) and self.backend != "python"
+            source = getattr(thunk, "source", None)
+            language = getattr(thunk, "source_language", None) or default_lang
+            where = "numpy (fallback)" if fallback else self.backend
+            self.nodes.append(NodeInfo(position, node, where, fallback, source, language))
+
+    @property
+    def fired(self):
+        """{rewrite name: times fired} for the rewrites that changed the graph."""
+        return {name: n for name, n, _ in self.rewrites if n}
+
+    @property
+    def fallbacks(self):
+        return [info for info in self.nodes if info.fallback]
+
+    @property
+    def sources(self):
+        return [info for info in self.nodes if info.source]
+
+    def __str__(self):
+        lines = [f"Function {self.name or '<unnamed>'}: backend {self.backend}, "
+                 f"optimizer {self.optimizer}"]
+        lines.append("Rewrites (fired / time):")
+        for name, n, t in self.rewrites:
+            lines.append(f"  {name:<28} {n:>6}  {t * 1e3:9.3f} ms")
+        if not self.rewrites:
+            lines.append("  (none run)")
+        lines.append("Counts:            before   after")
+        for what in self.before:
+            lines.append(f"  {what:<15} {self.before[what]:>8} {self.after[what]:>7}")
+        lines.append(f"Nodes ({len(self.fallbacks)} fell back to NumPy):")
+        for info in self.nodes:
+            lines.append(f"  {info.position:>4}  {info.backend:<18} {op_label(info.node.op)}")
+        if self.sources:
+            lines.append("Generated source:")
+            for info in self.sources:
+                lines.append(f"--- node {info.position}: {op_label(info.node.op)} "
+                             f"({info.language or 'source'})")
+                lines.append(str(info.source).rstrip("\n"))
+        else:
+            lines.append("Generated source: none (no thunk of this backend attached "
+                         "thunk.source)")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def function_report(fn, file=None):
+    """The ``FunctionReport`` of compiled function ``fn``; also printed to
+    ``file`` when one is given (``sys.stdout`` to print)."""
+    from .compile.function import Function
+
+    if not isinstance(fn, Function):
+        raise TypeError(f"function_report: expected a compiled function, got "
+                        f"{type(fn).__name__}")
+    report = FunctionReport(fn)
+    if file is not None:
+        print(report, file=file)
+    return report
+
+
+__all__ = ["debugprint", "pprint", "pp", "pydotprint", "to_networkx", "networkx_to_dot",
+           "function_report", "FunctionReport", "original_graph", "op_label", "NODE_STYLE",
+           "GraphvizNotFoundError"]

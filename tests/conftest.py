@@ -6,7 +6,7 @@ import pytest
 
 import graphc
 
-BACKEND_MODES = ["python"]
+BACKEND_MODES = ["python", "llvm"]
 
 
 @pytest.fixture(params=BACKEND_MODES)

@@ -7,7 +7,10 @@ import pytest
 import graphc
 import graphc.tensor as T
 from graphc.compile.mode import Mode
+from graphc.kernel.ir import KApply
 from graphc.ops.elemwise import Elemwise
+from graphc.ops.kernel import KernelOp
+from graphc.ops.scalar import Cast
 from graphc.rewrite import optimize, pipeline
 
 NO_OPT = Mode("python", optimizer=None)
@@ -18,7 +21,21 @@ def ops(f):
 
 
 def scalar_names(f):
-    return [op.scalar_op.name for op in ops(f) if isinstance(op, Elemwise)]
+    """Scalar ops computed, whether by Elemwise nodes or inside fused kernels."""
+    names = []
+    for op in ops(f):
+        if isinstance(op, Elemwise):
+            names.append(op.scalar_op.name)
+        elif isinstance(op, KernelOp):
+            names += [n.op.name for n in op.kernel.nodes
+                      if isinstance(n, KApply) and not isinstance(n.op, Cast)]
+    return names
+
+
+def reduction_kinds(f):
+    """Kinds of the reductions computed, by Reduce nodes or reduction kernels."""
+    return [op.kind if hasattr(op, "kind") else op.kernel.reduce.kind for op in ops(f)
+            if hasattr(op, "kind") or (isinstance(op, KernelOp) and op.kernel.reduce)]
 
 
 def test_merge_computes_identical_subexpressions_once(rng):
@@ -36,8 +53,7 @@ def test_merge_computes_identical_subexpressions_once(rng):
 def test_merge_keeps_distinct_ops_apart():
     x = T.dvector("x")
     f = graphc.function([x], [T.sum(x), T.prod(x), T.sum(x, keepdims=True)])
-    kinds = [op.kind for op in ops(f) if hasattr(op, "kind")]
-    assert sorted(kinds) == ["prod", "sum"]  # keepdims reuses the sum
+    assert sorted(reduction_kinds(f)) == ["prod", "sum"]  # keepdims reuses the sum
     np.testing.assert_allclose(f([1.0, 2.0, 3.0])[1], 6.0)
 
 
@@ -90,7 +106,9 @@ def test_report_and_pipeline_table():
     assert report.nodes_before > report.nodes_after
     assert "merge" in str(report)
     names = [name for _, name, _ in pipeline.table()]
-    assert names[0] == "merge" and names[-1] == "merge_final"
+    assert names[0] == "merge" and "merge_final" in names
+    # only memory planning (110-119) runs after the final merge
+    assert all(p >= 110 for p, name, _ in pipeline.table()[names.index("merge_final") + 1:])
     with pytest.raises(ValueError):
         optimize(f.maker.fgraph, "NO_SUCH_LEVEL")
 

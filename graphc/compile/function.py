@@ -231,6 +231,19 @@ class Function:
     def copy(self):
         return self
 
+    def report(self, file=None):
+        """What compilation did: rewrites, node/kernel counts, backends, kernel
+        source (see ``graphc.printing.function_report``)."""
+        from ..printing import function_report
+
+        return function_report(self, file=file)
+
+    def __reduce__(self):
+        # Pickles the user-level graph and shared state; loading recompiles.
+        from ..persist import reduce_function
+
+        return reduce_function(self)
+
     def __repr__(self):
         return f"<graphc.Function {self.name or ''} inputs={self._input_names}>"
 
@@ -371,9 +384,16 @@ def _function(inputs, outputs, mode, updates, givens, no_default_updates, accept
             runner = Runner(fgraph, get_backend(mode_obj.backend))
     maker = FunctionMaker(fgraph, mode_obj, specs, out_list)
     maker.compile_stats = compile_stats
+    # The user-level graph, kept for inspection (the before-optimization
+    # picture and report) and for pickling, which recompiles from it.
+    maker.updates = update_pairs
+    maker.givens = givens_map
+    maker.options = dict(name=name, allow_input_downcast=allow_input_downcast, profile=profile,
+                         trust_input=trust_input, single_output=single)
     prof = None
     if profile:
-        prof = ProfileStats(name if isinstance(profile, bool) else profile)
+        prof = ProfileStats(name if isinstance(profile, bool) else profile,
+                            compile_stats=compile_stats, rewrite_report=fgraph.rewrite_report)
     fn = Function(input_vars, specs, out_list, single, update_pairs, runner, maker, name,
                   allow_input_downcast, prof, trust_input)
     if prof is not None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..graph.basic import Constant
 from ..graph.provenance import format_trace
+from ..rewrite.memory import FOREVER, check_destroy_plan, last_uses
 
 
 class NodeError(Exception):
@@ -68,19 +69,28 @@ def node_error(node, input_values, exc):
     from ..config import config
     from ..printing import pprint
 
+    # A fused kernel fails as a whole: name the fused node the user wrote.
+    source = node
+    fused = getattr(node.tag, "fused_nodes", None)
+    if fused:
+        from ..kernel.from_graph import failing_member
+
+        source = failing_member(fused, node.inputs, input_values) or node
     try:
-        expression = pprint(node.outputs[0], max_depth=2)
+        expression = pprint(source.outputs[0], max_depth=2)
     except Exception:
-        expression = str(node)
-    lines = [str(exc), f"Apply node that caused the error: {node}",
-             f"Expression: {expression}", "Inputs:"]
+        expression = str(source)
+    lines = [str(exc), f"Apply node that caused the error: {node}"]
+    if source is not node:
+        lines.append(f"Fused operation that failed: {source.op}")
+    lines += [f"Expression: {expression}", "Inputs:"]
     for k, (var, value) in enumerate(zip(node.inputs, input_values)):
         line = f"  #{k} {_user_label(var)}: {_describe_value(value)}"
         if config.exception_verbosity == "high" and np.size(value) <= 16:
             text = np.array2string(np.asarray(value), separator=", ").replace("\n", "")
             line += f", value {text}"
         lines.append(line)
-    lines.append(f"The node was created at:\n{format_trace(node.tag.trace)}")
+    lines.append(f"The node was created at:\n{format_trace(source.tag.trace)}")
     if config.exception_verbosity != "high":
         lines.append("HINT: set graphc.config.exception_verbosity = 'high' to see small input "
                      "values and the original traceback; graphc.printing.debugprint(f) shows "
@@ -107,7 +117,10 @@ def node_error(node, input_values, exc):
 class Runner:
     """A compiled schedule: storage slots, constants and one thunk per node."""
 
-    def __init__(self, fgraph, backend):
+    def __init__(self, fgraph, backend, free_dead=True):
+        """``free_dead``: drop each value right after its last use (the
+        memory plan's liveness), so a call holds only live buffers; off, every
+        value is held until the call returns (for measuring the difference)."""
         self.fgraph = fgraph
         index = {}
         self.storage_template = []
@@ -119,15 +132,19 @@ class Runner:
             return index[var]
 
         self.input_slots = [slot(v) for v in fgraph.inputs]
+        nodes = fgraph.toposort()
+        check_destroy_plan(nodes, fgraph.outputs)
+        dead_after = _dead_after(nodes, fgraph.outputs) if free_dead else [()] * len(nodes)
         self.schedule = []
         self.fallbacks = []
-        for node in fgraph.toposort():
+        for node, dead in zip(nodes, dead_after):
             ins = [slot(v) for v in node.inputs]
             outs = [slot(v) for v in node.outputs]
             thunk = backend.make_thunk(node)
             if getattr(thunk, "fallback", False) and backend.name != "python":
                 self.fallbacks.append(node)
-            self.schedule.append((node, thunk, ins, outs))
+            # (node, thunk, input slots, output slots, slots to free after it)
+            self.schedule.append((node, thunk, ins, outs, [slot(v) for v in dead]))
         self.output_slots = [slot(v) for v in fgraph.outputs]
         self.index = index
         self.node_times = None
@@ -136,7 +153,9 @@ class Runner:
         storage = list(self.storage_template)
         for s, v in zip(self.input_slots, input_values):
             storage[s] = v
-        for k, (node, thunk, ins, outs) in enumerate(self.schedule):
+        if profile is not None:
+            profile.begin_call(storage)
+        for node, thunk, ins, outs, dead in self.schedule:
             args = [storage[i] for i in ins]
             try:
                 if profile is None:
@@ -157,4 +176,24 @@ class Runner:
                 raise err from None
             for o, r in zip(outs, results):
                 storage[o] = r
+            del args, results
+            for d in dead:
+                storage[d] = None
+            if profile is not None:  # the slots that changed (pass freed slots too)
+                profile.record_live(storage, outs + dead if dead else outs)
         return [storage[s] for s in self.output_slots]
+
+
+def _dead_after(schedule, outputs):
+    """Per node of ``schedule``: the values no later node (nor the user)
+    reads, to drop once it has run — its inputs' last uses, and its own
+    outputs that nobody reads.  A view keeps its base alive by itself, so
+    dropping a reference is always safe."""
+    last = last_uses(schedule, outputs)
+    dead = [[] for _ in schedule]
+    for var, t in last.items():
+        if t != FOREVER:
+            dead[t].append(var)
+    for t, node in enumerate(schedule):
+        dead[t].extend(o for o in node.outputs if o not in last)
+    return dead

@@ -23,10 +23,18 @@ class FunctionGraph:
             outputs = [memo[o] for o in outputs]
         self.inputs = inputs
         self.outputs = list(outputs)
+        #: nodes dropped because no output needed them any more (after rewrites)
+        self.pruned_nodes = 0
         self._rebuild()
 
     def _rebuild(self):
+        """Recompute order, clients and variables from the outputs: a node no
+        output needs is not reached, so this is also dead-code elimination."""
+        old = getattr(self, "apply_nodes", None)
         self.apply_nodes = toposort(self.outputs, stop_at=self.inputs)
+        if old is not None:
+            kept = set(map(id, self.apply_nodes))
+            self.pruned_nodes += sum(1 for n in old if id(n) not in kept)
         self.clients = {}
         for node in self.apply_nodes:
             for i, inp in enumerate(node.inputs):
@@ -41,6 +49,28 @@ class FunctionGraph:
     def toposort(self):
         """Apply nodes, each after the nodes computing its inputs."""
         return list(self.apply_nodes)
+
+    def prune(self):
+        """Dead-code elimination: drop nodes no output needs; returns how
+        many were dropped (rewrites that replace values leave the old
+        producers unreachable, and ``replace_all`` prunes them already)."""
+        before = self.pruned_nodes
+        self._rebuild()
+        return self.pruned_nodes - before
+
+    def to_networkx(self):
+        """The dataflow DAG as a ``networkx.DiGraph`` of Apply nodes (edge
+        producer -> consumer, attribute ``var``) for analyses and checks such
+        as ``networkx.is_directed_acyclic_graph``; linear in the graph size."""
+        import networkx as nx
+
+        inputs = set(self.inputs)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.apply_nodes)
+        graph.add_edges_from((var.owner, node, {"var": var})
+                             for node in self.apply_nodes for var in node.inputs
+                             if var.owner is not None and var not in inputs)
+        return graph
 
     @property
     def constants(self):

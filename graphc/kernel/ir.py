@@ -21,11 +21,18 @@ what ``debugprint`` shows.  ``evaluate`` runs a Kernel with NumPy: the python
 backend uses it, and every code generator is tested against it.
 """
 
+import functools
 import hashlib
 
 import numpy as np
 
 from ..ops import scalar as scal
+
+
+@functools.lru_cache(maxsize=None)
+def _dtype_name(dtype):
+    """``np.dtype(dtype).name``, memoized: kernels are built by the thousand."""
+    return np.dtype(dtype).name
 
 
 class KNode:
@@ -51,7 +58,7 @@ class KInput(KNode):
 
     def __init__(self, index, dtype):
         self.index = int(index)
-        self.dtype = np.dtype(dtype).name
+        self.dtype = _dtype_name(dtype)
         self._key = ("in", self.index, self.dtype)
         self._hash = hash(self._key)
 
@@ -62,7 +69,7 @@ class KConst(KNode):
     __slots__ = ("value",)
 
     def __init__(self, value, dtype):
-        self.dtype = np.dtype(dtype).name
+        self.dtype = _dtype_name(dtype)
         self.value = np.asarray(value, dtype=self.dtype)[()]
         # repr of the value keeps the sign of zero and NaN distinct from numbers
         self._key = ("const", self.dtype, repr(self.value.item()))
@@ -77,7 +84,7 @@ class KApply(KNode):
     def __init__(self, op, args, dtype):
         self.op = op
         self.args = tuple(args)
-        self.dtype = np.dtype(dtype).name
+        self.dtype = _dtype_name(dtype)
         self._key = ("apply", op.name, self.dtype) + tuple(a._key for a in self.args)
         self._hash = hash(self._key)
 
@@ -92,7 +99,7 @@ def apply_scalar(op, *args):
 
 def cast(node, dtype):
     """``node`` converted to ``dtype`` (no-op when it already is)."""
-    dtype = np.dtype(dtype).name
+    dtype = _dtype_name(dtype)
     if node.dtype == dtype:
         return node
     if isinstance(node, KConst):
@@ -108,7 +115,7 @@ class KernelInput:
     __slots__ = ("dtype", "ndim", "broadcastable")
 
     def __init__(self, dtype, ndim, broadcastable=None):
-        self.dtype = np.dtype(dtype).name
+        self.dtype = _dtype_name(dtype)
         self.ndim = int(ndim)
         self.broadcastable = tuple(bool(b) for b in (broadcastable or (False,) * self.ndim))
         if len(self.broadcastable) != self.ndim:
@@ -279,15 +286,28 @@ def broadcast_shape(kernel, shapes):
                          + " ".join(str(tuple(s)) for s in shapes)) from None
 
 
-def evaluate(kernel, arrays):
+def evaluate(kernel, arrays, out=None):
     """Run ``kernel`` with NumPy on ``arrays``; returns a list of outputs.
 
     This is the reference every code generator is checked against: each
-    expression node is one NumPy ufunc call, in the node's dtype."""
+    expression node is one NumPy ufunc call, in the node's dtype.  Every
+    returned array is newly allocated and writeable, distinct from the other
+    outputs.
+
+    ``out`` (optional, one entry per output, None for "allocate") gives
+    destination arrays of the output's dtype and full loop shape, possibly
+    input buffers the caller no longer needs (in-place kernels): an output
+    whose root is a ufunc call read by nothing else is computed straight into
+    its destination, after every other value has been computed, so the
+    values are those of the out-of-place evaluation.  Destinations are
+    ignored for a reduction.
+    """
     arrays = [np.asarray(a, dtype=inp.dtype) for a, inp in zip(arrays, kernel.inputs)]
     if len(arrays) != len(kernel.inputs):
         raise TypeError(f"kernel takes {len(kernel.inputs)} inputs, got {len(arrays)}")
     shape = broadcast_shape(kernel, [a.shape for a in arrays])
+    direct = {} if out is None or kernel.reduce is not None else _direct_outputs(kernel, out, shape)
+    deferred = {kernel.outputs[k] for k in direct}
     values = {}
     with np.errstate(all="ignore"):
         for node in kernel.nodes:
@@ -295,17 +315,69 @@ def evaluate(kernel, arrays):
                 values[node] = arrays[node.index]
             elif isinstance(node, KConst):
                 values[node] = node.value
+            elif node not in deferred:
+                result = node.op.impl(*(values[a] for a in node.args))
+                values[node] = np.asarray(result).astype(node.dtype, copy=False)
+        results = [None] * len(kernel.outputs)
+        returned = set()
+        for k, root in enumerate(kernel.outputs):
+            if k in direct:
+                continue
+            value = values[root]
+            if kernel.reduce is not None:
+                ufunc = Reduction.KINDS[kernel.reduce.kind]
+                red = ufunc.reduce(np.broadcast_to(value, shape), axis=kernel.reduce.axes,
+                                   dtype=root.dtype, initial=kernel.reduce.identity(root.dtype))
+                results[k] = np.asarray(red, dtype=root.dtype)
+            elif (isinstance(root, KApply) and isinstance(value, np.ndarray)
+                  and value.shape == shape and value.flags.owndata and value.flags.writeable
+                  and id(value) not in returned and not any(value is a for a in arrays)):
+                results[k] = value  # computed by this kernel: already a fresh array
             else:
-                out = node.op.impl(*(values[a] for a in node.args))
-                values[node] = np.asarray(out).astype(node.dtype, copy=False)
-    results = []
-    for out in kernel.outputs:
-        full = np.broadcast_to(values[out], shape)
-        if kernel.reduce is None:
-            results.append(np.array(full, dtype=out.dtype))
-            continue
-        ufunc = Reduction.KINDS[kernel.reduce.kind]
-        red = ufunc.reduce(full, axis=kernel.reduce.axes, dtype=out.dtype,
-                           initial=kernel.reduce.identity(out.dtype))
-        results.append(np.asarray(red, dtype=out.dtype))
+                results[k] = np.array(np.broadcast_to(value, shape), dtype=root.dtype)
+            returned.add(id(results[k]))
+        # Destinations may be input buffers: they are written only now that
+        # every other value exists, and a root that reads another root's
+        # destination is computed out of place first.
+        for k in list(direct):
+            root = kernel.outputs[k]
+            args = [values[a] for a in root.args]
+            if any(np.may_share_memory(a, d) for a in args for j, d in direct.items() if j != k):
+                del direct[k]
+                result = np.asarray(root.op.impl(*args))
+                results[k] = np.array(np.broadcast_to(result, shape), dtype=root.dtype)
+        for k, dest in direct.items():
+            root = kernel.outputs[k]
+            root.op.nfunc(*(values[a] for a in root.args), out=dest)
+            results[k] = dest
     return results
+
+
+def _direct_outputs(kernel, out, shape):
+    """{output index: destination} for outputs ``evaluate`` can compute
+    straight into ``out[k]``: the root is a plain ufunc call that no other
+    node or output reads, and the destination is a writeable array of the
+    output's dtype and the loop shape, not shared with another output."""
+    from ..ops.scalar import ScalarOp
+
+    readers = {}
+    for node in kernel.nodes:
+        if isinstance(node, KApply):
+            for a in node.args:
+                readers[a] = readers.get(a, 0) + 1
+    for root in kernel.outputs:
+        readers[root] = readers.get(root, 0) + 1
+    direct, written = {}, []
+    for k, (root, dest) in enumerate(zip(kernel.outputs, out)):
+        if dest is None or not isinstance(root, KApply) or readers[root] != 1:
+            continue
+        if not (isinstance(root.op.nfunc, np.ufunc) and type(root.op).impl is ScalarOp.impl):
+            continue
+        if not isinstance(dest, np.ndarray) or dest.dtype != np.dtype(root.dtype) \
+                or dest.shape != tuple(shape) or not dest.flags.writeable:
+            continue
+        if any(dest is d for d in written):
+            continue
+        direct[k] = dest
+        written.append(dest)
+    return direct

@@ -1,6 +1,8 @@
-"""Matrix products: Dot (Theano's 1-d/2-d ``dot``) and MatMul (batched).
+"""Matrix products: Dot (Theano's 1-d/2-d ``dot``), MatMul (batched) and
+Gemm (the BLAS-shaped ``activation(alpha * op(A) @ op(B) + beta * C)`` that the
+``gemm`` specialization rewrite builds out of dots and scaled adds).
 
-The reference ``perform`` calls NumPy, i.e. the BLAS NumPy links against.
+Every ``perform`` calls NumPy, i.e. the OpenBLAS NumPy links against.
 """
 
 import numpy as np
@@ -122,3 +124,186 @@ def _unbatch(g, x2, x):
     if any(s != 1 for s in x2.type.shape[:-2]) or x2.ndim > 2:
         g = SumToShapeOf()(g, x2)
     return tb.reshape(g, tb.shape(x)) if x.ndim == 1 else g
+
+
+# -------------------------------------------------------------------- Gemm
+
+#: dtypes BLAS has GEMM/GEMV for (and that Gemm accepts).
+BLAS_DTYPES = ("float32", "float64")
+
+
+def _relu_inplace(out):
+    # T.nnet.relu is switch(x > 0, x, 0): NaN and -0.0 give +0.0.  fmax(x, +0.0)
+    # returns its second operand for NaN and for equal operands, so it matches.
+    return np.fmax(out, out.dtype.type(0), out=out)
+
+
+def _maximum0_inplace(out):
+    # T.maximum(x, 0): NaN propagates, exactly as np.maximum with that order.
+    return np.maximum(out, out.dtype.type(0), out=out)
+
+
+def _sigmoid_inplace(out):
+    # The same operations, in the same order, as the sigmoid scalar op
+    # (exp(-logaddexp(0, -x))), so the epilogue is bit-identical to it.
+    np.negative(out, out=out)
+    np.logaddexp(out.dtype.type(0), out, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
+
+
+def _tanh_inplace(out):
+    return np.tanh(out, out=out)
+
+
+#: epilogue name -> in-place NumPy implementation (same values as the
+#: elementwise graph the rewrite replaced, NaN and signed zeros included).
+GEMM_ACTIVATIONS = {
+    "relu": _relu_inplace,          # switch(x > 0, x, 0)
+    "maximum0": _maximum0_inplace,  # maximum(x, 0)
+    "sigmoid": _sigmoid_inplace,
+    "tanh": _tanh_inplace,
+}
+
+
+class Gemm(Op):
+    """``activation(alpha * op(A) @ op(B) + beta * C)`` in one node.
+
+    ``op(X)`` is ``X.T`` when ``trans_a``/``trans_b`` is set (a transpose the
+    rewrite absorbed).  A and B are 1-d or 2-d (not both 1-d): matrix-matrix
+    is GEMM, matrix-vector and vector-matrix are GEMV.  ``C`` is present
+    exactly when ``beta != 0`` and broadcasts against the product (a bias
+    row/column/scalar or a full matrix).  ``alpha``/``beta`` are Python floats
+    (props, so equal Gemms merge and printing shows them); scales that are
+    only known at run time stay separate elementwise nodes.
+
+    ``perform`` never writes into an input, so C may be a shared variable's
+    storage (the SGD update ``W - lr * dot(X.T, g)``); the result is a fresh
+    array.  NumPy's matmul (OpenBLAS) is used rather than SciPy's f2py
+    ``?gemm`` wrappers: at batch-1 sizes its call overhead is lower, at W3
+    sizes they tie, and SciPy links a second OpenBLAS with its own thread pool
+    (see docs/benchmarks.md).  Appears only after ``grad``, so no gradient.
+    """
+
+    __props__ = ("alpha", "beta", "trans_a", "trans_b", "activation")
+
+    def __init__(self, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, activation=None):
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.trans_a = bool(trans_a)
+        self.trans_b = bool(trans_b)
+        if activation is not None and activation not in GEMM_ACTIVATIONS:
+            raise ValueError(f"Gemm: unknown activation {activation!r}; known: "
+                             f"{sorted(GEMM_ACTIVATIONS)}")
+        self.activation = activation
+
+    def clone_with(self, **changes):
+        """This Gemm with some props changed (the rewrite composes Gemms)."""
+        props = dict(zip(self.__props__, self._props()))
+        props.update(changes)
+        return Gemm(**props)
+
+    def __str__(self):
+        # The math it computes, e.g. Gemm{-0.1*dot(A.T, B) + C}, Gemm{relu(dot(A, B) + C)}
+        product = f"dot({'A.T' if self.trans_a else 'A'}, {'B.T' if self.trans_b else 'B'})"
+        text = product if self.alpha == 1.0 else f"-{product}" if self.alpha == -1.0 else \
+            f"{self.alpha:g}*{product}"
+        if self.beta:
+            text += " + C" if self.beta == 1.0 else " - C" if self.beta == -1.0 else \
+                f" + {self.beta:g}*C"
+        if self.activation:
+            text = f"{self.activation}({text})"
+        return "Gemm{" + text + "}"
+
+    def make_node(self, a, b, c=None):
+        a, b = as_tensor_variable(a), as_tensor_variable(b)
+        c = None if c is None else as_tensor_variable(c)
+        operands = [a, b] + ([] if c is None else [c])
+        for name, var in zip("ABC", operands):
+            if var.type.dtype not in BLAS_DTYPES:
+                raise TypeError(f"Gemm: operand {name} must be float32 or float64, got "
+                                f"{_describe(var)}")
+        if len({v.type.dtype for v in operands}) != 1:
+            raise TypeError("Gemm: operands must share one dtype, got "
+                            + ", ".join(_describe(v) for v in operands))
+        if a.ndim not in (1, 2) or b.ndim not in (1, 2) or a.ndim + b.ndim == 2:
+            raise TypeError(f"Gemm: A and B must be 1-d or 2-d and not both 1-d, got "
+                            f"{_describe(a)} and {_describe(b)}")
+        for flag, var in (("trans_a", a), ("trans_b", b)):
+            if getattr(self, flag) and var.ndim != 2:
+                raise TypeError(f"Gemm: {flag} needs a 2-d operand, got {_describe(var)}")
+        if (c is None) != (self.beta == 0.0):
+            raise TypeError("Gemm: C must be given exactly when beta != 0 "
+                            f"(beta={self.beta:g}, C {'missing' if c is None else 'given'})")
+        sa = a.type.shape[::-1] if self.trans_a else a.type.shape
+        sb = b.type.shape[::-1] if self.trans_b else b.type.shape
+        _check_inner("gemm", a, b, sa[-1], sb[0])
+        shape = sa[:-1] + sb[1:]
+        if c is not None:
+            if c.ndim > len(shape):
+                raise TypeError(f"Gemm: C {_describe(c)} has more dimensions than the "
+                                f"{len(shape)}-d product")
+            from .elemwise import broadcast_static_shapes
+
+            padded = (1,) * (len(shape) - c.ndim) + c.type.shape
+            shape = broadcast_static_shapes("gemm", [
+                TensorType(a.type.dtype, shape=shape)(), TensorType(c.type.dtype, shape=padded)()])
+        return Apply(self, operands, [TensorType(a.type.dtype, shape=shape).make_variable()])
+
+    def perform(self, node, inputs):
+        a, b = inputs[0], inputs[1]
+        if self.trans_a:
+            a = a.T
+        if self.trans_b:
+            b = b.T
+        # np.dot on 1-d/2-d operands is BLAS gemm/gemv and returns a fresh array.
+        out = np.dot(a, b)
+        scalar = out.dtype.type
+        if self.alpha != 1.0:
+            np.multiply(out, scalar(self.alpha), out=out)
+        if self.beta != 0.0:
+            c = inputs[2]
+            if self.beta != 1.0 and self.beta != -1.0:
+                c = np.multiply(c, scalar(self.beta))
+            combine = np.subtract if self.beta == -1.0 else np.add
+            if np.broadcast_shapes(out.shape, c.shape) == out.shape:
+                combine(out, c, out=out)
+            else:  # C is larger than the product (dims unknown until run time)
+                out = combine(out, c)
+        if self.activation is not None:
+            GEMM_ACTIVATIONS[self.activation](out)
+        return (out,)
+
+
+class ProductShape(Op):
+    """An uninitialised array with the shape and dtype of ``op(A) @ op(B)``,
+    computing nothing (``np.empty``: untouched pages cost nothing).
+
+    When the gemm rewrite folds a product into a Gemm with C, readers that
+    need only the product's *shape* (``SumToShapeOf`` in gradients, ``Shape``,
+    ``second``'s first operand) read this instead, so the product itself is
+    not computed a second time.  Its values must never be read.
+    """
+
+    __props__ = ("trans_a", "trans_b")
+
+    def __init__(self, trans_a=False, trans_b=False):
+        self.trans_a = bool(trans_a)
+        self.trans_b = bool(trans_b)
+
+    def make_node(self, a, b):
+        # The product's type is exactly the C-less Gemm's (same checks, too).
+        product = Gemm(trans_a=self.trans_a, trans_b=self.trans_b).make_node(a, b)
+        return Apply(self, product.inputs, [product.outputs[0].type.make_variable()])
+
+    def perform(self, node, inputs):
+        sa = inputs[0].shape[::-1] if self.trans_a else inputs[0].shape
+        sb = inputs[1].shape[::-1] if self.trans_b else inputs[1].shape
+        return (np.empty(sa[:-1] + sb[1:], dtype=node.outputs[0].type.dtype),)
+
+    def do_constant_folding(self, node):
+        return False
+
+    def __str__(self):
+        flags = [f for f in ("trans_a", "trans_b") if getattr(self, f)]
+        return "ProductShape" + ("{" + ",".join(flags) + "}" if flags else "")

@@ -65,7 +65,14 @@ class KernelOp(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs):
-        return tuple(evaluate(self.kernel, inputs))
+        if not self.inplace:
+            return tuple(evaluate(self.kernel, inputs))
+        # The memory plan proved input i dead after this node; evaluate still
+        # checks that its buffer fits (dims of unknown length may broadcast).
+        out = [None] * len(self.kernel.outputs)
+        for o, i in self.inplace:
+            out[o] = inputs[i]
+        return tuple(evaluate(self.kernel, inputs, out=out))
 
     def infer_loop_shape(self, shapes):
         return broadcast_shape(self.kernel, shapes)

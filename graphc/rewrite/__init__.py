@@ -5,4 +5,7 @@ The pipeline (position, pass, tags) is in ``pipeline.table()``:
 """
 
 from . import constant_fold, merge  # noqa: F401  (register the passes)
+from . import specialize  # noqa: F401  (30 gemm, 31 gemm_epilogue)
+from . import canonicalize, stability  # noqa: F401  (10 canonicalize, 20 stability)
+from . import fusion, memory  # noqa: F401  (50 elemwise_fusion, 110 memory_plan)
 from .engine import LEVELS, GraphRewrite, RewriteReport, optimize, pipeline

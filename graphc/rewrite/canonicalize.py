@@ -1,0 +1,533 @@
+"""Canonicalization: algebraic simplification of elementwise graphs.
+
+One topological sweep (``SweepRewrite``): each node sees its inputs as already
+rewritten, a rule that fires builds new nodes from those inputs, and the rules
+are tried again on the node it built (a bounded local fixpoint), so a chain
+such as ``((x * 2) * 3) * 1`` collapses in the same sweep.  All replacements go
+to one ``fgraph.replace_all`` at the end.
+
+The rules never change a result beyond float rounding: nothing that would turn
+a NaN or an infinity into a number or back (``x * 0``, ``x - x`` and ``x / x``
+are left alone), and every replacement keeps the output's dtype and static
+shape exactly (``conform``), re-broadcasting with ``second`` where a removed
+operand carried the shape.  Operands are only dropped when their runtime shape
+is provably covered by what remains (``broadcast_sources``): a dimension whose
+static size is unknown may still be 1 and broadcast at run time.
+
+sympy is not used to simplify here: it treats ``x * 0`` as 0 and ``x - x`` as
+0, exactly the rewrites that are wrong under IEEE semantics, and it is far too
+slow for per-node use; the rules below are the exact subset.  (The stability
+pass asks sympy which scalar ops are strictly positive, once per op.)
+
+Powers are rewritten only for the exponents NumPy's own ``power`` computes
+the same way (0, 1, 2, 0.5, -1) or whose product forms agree with ``pow`` on
+every special value (3, 4, -2); ``x ** 1.5`` is left alone because
+``pow(-inf, 1.5)`` is +inf while ``x * sqrt(x)`` is NaN.  The one sign-of-zero
+difference accepted is ``-0.0 + 0`` -> ``-0.0``.
+"""
+
+import numpy as np
+
+from ..graph.basic import Constant
+from ..ops import scalar as scal
+from ..ops.elemwise import DimShuffle, Elemwise, SumToShapeOf, pad_left
+from ..ops.reduce import Reduce
+from ..tensor.type import TensorType
+from ..tensor.var import TensorConstant
+from .constant_fold import MAX_FOLDED_BYTES
+from .engine import GraphRewrite, pipeline
+
+#: How many times the rules are retried on a node a rule just built.
+LOCAL_FIXPOINT_LIMIT = 8
+
+
+# ------------------------------------------------------------ graph queries
+
+def scalar_name(var):
+    """The scalar op name of an Elemwise-computed variable, else None."""
+    owner = var.owner
+    if owner is not None and isinstance(owner.op, Elemwise):
+        return owner.op.scalar_op.name
+    return None
+
+
+def constant_data(var):
+    return var.data if isinstance(var, Constant) else None
+
+
+def is_constant_all(var, value):
+    """A constant whose every element equals ``value`` (NaN never does)."""
+    data = constant_data(var)
+    return data is not None and data.size > 0 and bool(np.all(data == value))
+
+
+def uniform_constant(var):
+    """The single value of a constant whose elements are all equal, else None."""
+    data = constant_data(var)
+    if data is None or data.size == 0:
+        return None
+    first = data.flat[0]
+    if data.size > 1 and not np.all(data == first):
+        return None
+    return first
+
+
+def is_all_ones_shape(var):
+    """Statically known to hold one element per dimension (a broadcast scalar)."""
+    return all(s == 1 for s in var.type.shape)
+
+
+def widening_cast(src, dst):
+    """Whether every value of dtype ``src`` is exactly representable in ``dst``."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    if src == dst or src.kind == "b":
+        return True
+    if dst.kind == "b":
+        return False
+    if src.kind == dst.kind:
+        return dst.itemsize >= src.itemsize
+    if src.kind == "u" and dst.kind == "i":
+        return dst.itemsize > src.itemsize
+    if src.kind in "iu" and dst.kind == "f":
+        return 8 * src.itemsize <= np.finfo(dst).nmant
+    return False
+
+
+# ------------------------------------------------------------- sweep engine
+
+class SweepRewrite(GraphRewrite):
+    """A rewrite made of local rules applied in one topological sweep.
+
+    Subclasses implement ``rules(var)`` -> a replacement for ``var`` (an
+    output of an Apply whose inputs are already rewritten) or None.  Rules
+    read deeper inputs through ``inputs_of`` so they always see the rewritten
+    graph, and build nodes with ``make``/``elem``, which reuse identical
+    nodes built earlier in the sweep.
+    """
+
+    def apply(self, fgraph):
+        self.fgraph = fgraph
+        self.mapping = {}
+        self._built = {}
+        self._bsrc = {}
+        self._origin = {}
+        for node in fgraph.toposort():
+            if len(node.outputs) != 1:
+                continue
+            # Rules read the node's inputs through the mapping; a node no
+            # rule changes is not copied: replace_all rewires it at the end.
+            old = new = node.outputs[0]
+            for _ in range(LOCAL_FIXPOINT_LIMIT):
+                try:
+                    candidate = self.rules(new) if new.owner is not None else None
+                    if candidate is None or candidate is new:
+                        break
+                    candidate = conform(candidate, old, donors=self.inputs_of(new))
+                except (TypeError, ValueError):
+                    # an op refused the operands a rule built (e.g. negating
+                    # booleans): the rule does not apply to these dtypes
+                    break
+                if candidate is None:
+                    break
+                new = candidate
+            if new is not old:
+                self.mapping[old] = new
+                self._origin.setdefault(new, old)
+        fired = len(self.mapping)
+        fgraph.replace_all(list(self.mapping.items()))
+        self.fgraph = self.mapping = self._built = self._bsrc = self._origin = None
+        return fired
+
+    def rules(self, var):
+        raise NotImplementedError
+
+    # -- reading the rewritten graph
+    def resolve(self, var):
+        return self.mapping.get(var, var)
+
+    def inputs_of(self, var):
+        owner = var.owner
+        return [] if owner is None else [self.mapping.get(i, i) for i in owner.inputs]
+
+    def single_client(self, var):
+        """Whether ``var`` feeds only one node (a fresh variable counts with
+        the clients of the variable it replaced)."""
+        clients = self.fgraph.clients.get(self._origin.get(var, var))
+        return clients is None or len(clients) <= 1
+
+    # -- building
+    def make(self, op, *inputs):
+        """``op(*inputs)``, reusing the node if this sweep already built it."""
+        key = (op, tuple(map(id, inputs)))
+        hit = self._built.get(key)
+        if hit is None:  # the inputs are stored too, so their ids stay unique
+            hit = self._built[key] = (_fold(op.make_node(*inputs)), inputs)
+        return hit[0]
+
+    def elem(self, scalar_op, *inputs):
+        from ..tensor.math import elemwise_op
+
+        return self.make(elemwise_op(scalar_op), *inputs)
+
+    def cast(self, var, dtype):
+        dtype = np.dtype(dtype).name
+        return var if var.dtype == dtype else self.elem(scal.Cast(dtype), var)
+
+    def broadcast_sources(self, var):
+        """Variables whose runtime shapes broadcast together to ``var``'s shape.
+
+        Through Elemwise nodes this is the union over the inputs (statically
+        size-1 inputs never change the broadcast shape); anything else is its
+        own source.  If the sources of ``a`` are a subset of those of ``b``
+        (same ndim), ``a`` never widens ``b`` when broadcast with it.
+        """
+        memo = self._bsrc
+        if var in memo:
+            return memo[var]
+        stack = [var]
+        while stack:
+            v = stack[-1]
+            if v in memo:
+                stack.pop()
+                continue
+            owner = v.owner
+            if owner is None or not isinstance(owner.op, Elemwise):
+                memo[v] = frozenset() if is_all_ones_shape(v) else frozenset([v])
+                stack.pop()
+                continue
+            ins = [i for i in self.inputs_of(v) if not is_all_ones_shape(i)]
+            pending = [i for i in ins if i not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            memo[v] = frozenset().union(*(memo[i] for i in ins)) if ins else frozenset()
+            stack.pop()
+        return memo[var]
+
+    def shape_covered(self, var, by):
+        """``var`` broadcast with ``by`` has exactly ``by``'s shape."""
+        return var.ndim == by.ndim and (
+            is_all_ones_shape(var) or self.broadcast_sources(var) <= self.broadcast_sources(by))
+
+
+def _fold(node):
+    """The node's output, or its value as a constant when every input is a
+    small constant (rules build nodes after the constant folding pass ran)."""
+    out = node.outputs[0]
+    if not all(isinstance(i, Constant) for i in node.inputs) or \
+            not isinstance(node.op, (Elemwise, DimShuffle)):
+        return out
+    with np.errstate(all="ignore"):
+        (value,) = node.op.perform(node, [i.data for i in node.inputs])
+    value = np.array(value, dtype=out.dtype)
+    if value.nbytes > MAX_FOLDED_BYTES:
+        return out
+    return TensorConstant(out.type, value)
+
+
+def conform(new, old, donors=()):
+    """``new`` made to have ``old``'s exact type, or None if that is not possible.
+
+    A dtype difference is a cast; missing leading dims are padded; a static
+    shape that is wider in ``old`` is restored by broadcasting with the
+    first donor (an operand of the replaced expression) that carries it.
+    """
+    from ..tensor import math as tm
+
+    if new.type == old.type:
+        return new
+    if new.dtype != old.dtype:
+        new = tm.cast(new, old.dtype)
+    if new.ndim < old.ndim:
+        new = pad_left(new, old.ndim)
+    if new.ndim != old.ndim:
+        return None
+    if new.type.shape != old.type.shape:
+        for donor in donors:
+            if donor.ndim == old.ndim and new.type.shape != old.type.shape:
+                widened = tm.second(donor, new)
+                if widened.type.shape != new.type.shape and _refines(old.type.shape,
+                                                                    widened.type.shape):
+                    new = widened
+    return new if new.type == old.type else None
+
+
+def _refines(target, shape):
+    """``shape`` is no more specific than ``target`` anywhere."""
+    return all(s is None or s == t for s, t in zip(shape, target))
+
+
+def const_like(value, dtype, ndim=0):
+    """A strong constant of ``dtype`` (padded to ``ndim`` size-1 dims)."""
+    data = np.asarray(value, dtype=dtype).reshape((1,) * ndim)
+    return TensorConstant(TensorType(data.dtype, shape=data.shape), data)
+
+
+# ------------------------------------------------------------------- rules
+
+#: exponent -> how to compute x ** exponent from cheaper ops (float results)
+_FLOAT_POWERS = {
+    1.0: lambda r, x: x,
+    2.0: lambda r, x: r.elem(scal.sqr, x),
+    3.0: lambda r, x: r.elem(scal.mul, x, r.elem(scal.sqr, x)),
+    4.0: lambda r, x: r.elem(scal.sqr, r.elem(scal.sqr, x)),
+    0.5: lambda r, x: r.elem(scal.sqrt, x),
+    -1.0: lambda r, x: r.elem(scal.reciprocal, x),
+    -2.0: lambda r, x: r.elem(scal.reciprocal, r.elem(scal.sqr, x)),
+}
+#: integer results: only exponents whose integer meaning is exact (wrapping)
+_INT_POWERS = (1.0, 2.0, 3.0, 4.0)
+
+
+class Canonicalize(SweepRewrite):
+    """Exact algebraic simplifications (see the module docstring)."""
+
+    name = "canonicalize"
+
+    def rules(self, var):
+        op = var.owner.op
+        ins = self.inputs_of(var)
+        if ins and all(isinstance(i, Constant) for i in ins):
+            folded = self.make(op, *ins) if isinstance(op, (Elemwise, DimShuffle)) else None
+            return folded if isinstance(folded, Constant) else None
+        if isinstance(op, Elemwise):
+            return self._elemwise(var)
+        if isinstance(op, DimShuffle):
+            return self._dimshuffle(var)
+        if isinstance(op, SumToShapeOf):
+            g, x = self.inputs_of(var)
+            return g if self.shape_covered(g, x) else None
+        if isinstance(op, Reduce) and op.kind == "sum":
+            return self._sum_of_fill(var)
+        return None
+
+    # -- elementwise
+    def _elemwise(self, var):
+        name = var.owner.op.scalar_op.name
+        ins = self.inputs_of(var)
+        if name != "second":
+            sunk = self._sink_fill(var, ins)
+            if sunk is not None:
+                return sunk
+        method = getattr(self, "_r_" + name, None)
+        if method is None and isinstance(var.owner.op.scalar_op, scal.Cast):
+            method = self._r_cast
+        return None if method is None else method(var, ins)
+
+    def _sink_fill(self, var, ins):
+        """``f(..., second(a, b), ...)`` -> ``second(a, f(..., b, ...))``: the
+        broadcast moves outward, so constants fold and fills cancel."""
+        for k, inp in enumerate(ins):
+            if scalar_name(inp) != "second":
+                continue
+            a, b = self.inputs_of(inp)
+            if b.dtype != inp.dtype:
+                if not isinstance(b, Constant):
+                    return None
+                b = const_like(b.data, inp.dtype, b.ndim)
+            inner = self.make(var.owner.op, *(ins[:k] + [b] + ins[k + 1:]))
+            if inner.dtype != var.dtype:
+                return None
+            return self.elem(scal.second, a, inner)
+        return None
+
+    def _r_second(self, var, ins):
+        x, y = ins
+        if self.shape_covered(x, y):
+            return y
+        if scalar_name(x) == "second":  # second(second(a, b), y): b only adds its shape
+            a, b = self.inputs_of(x)
+            if is_all_ones_shape(b):
+                return self.elem(scal.second, a, y)
+        return None
+
+    def _r_cast(self, var, ins):
+        (x,) = ins
+        if x.dtype == var.dtype:
+            return x
+        if isinstance(x.owner and x.owner.op, Elemwise) and isinstance(
+                x.owner.op.scalar_op, scal.Cast):
+            (src,) = self.inputs_of(x)
+            if widening_cast(src.dtype, x.dtype):
+                return self.cast(src, var.dtype)
+        return None
+
+    def _r_identity(self, var, ins):
+        return ins[0]
+
+    def _r_neg(self, var, ins):
+        (x,) = ins
+        name = scalar_name(x)
+        if name == "neg":
+            return self.inputs_of(x)[0]
+        if name == "mul" and x.dtype.startswith("float") and self.single_client(x):
+            a, b = self.inputs_of(x)
+            for v, c in ((a, b), (b, a)):
+                if isinstance(c, Constant):  # -(v * c) = v * (-c), exactly
+                    return self.elem(scal.mul, v, const_like(-c.data, c.dtype, c.ndim))
+        return None
+
+    def _r_add(self, var, ins):
+        a, b = ins
+        for v, c in ((a, b), (b, a)):
+            if is_constant_all(c, 0) and self.shape_covered(c, v):
+                return v
+        return self._collect(var, ins, "add", np.add, _same_sign)
+
+    def _r_sub(self, var, ins):
+        a, b = ins
+        if is_constant_all(b, 0) and self.shape_covered(b, a):
+            return a
+        if is_constant_all(a, 0) and self.shape_covered(a, b) and _float_of(b, var):
+            return self.elem(scal.neg, b)
+        if isinstance(b, Constant) and var.dtype.startswith("float") and b.dtype == var.dtype:
+            # x - c = x + (-c) exactly; the add form joins constant collection
+            return self.elem(scal.add, a, const_like(-b.data, b.dtype, b.ndim))
+        return None
+
+    def _r_mul(self, var, ins):
+        a, b = ins
+        for v, c in ((a, b), (b, a)):
+            if is_constant_all(c, 1) and self.shape_covered(c, v):
+                return v
+            if is_constant_all(c, -1) and self.shape_covered(c, v) and _float_of(v, var):
+                return self.elem(scal.neg, v)
+        if a is b:
+            return self.elem(scal.sqr, a)
+        if var.dtype.startswith("float"):
+            for v, c in ((a, b), (b, a)):
+                if isinstance(c, Constant) and scalar_name(v) == "neg" and \
+                        _float_of(v, var) and self.single_client(v):
+                    return self.elem(scal.mul, self.inputs_of(v)[0],
+                                     const_like(-c.data, c.dtype, c.ndim))
+        return self._collect(var, ins, "mul", np.multiply, _same_direction)
+
+    def _r_true_div(self, var, ins):
+        x, c = ins
+        if not var.dtype.startswith("float"):
+            return None
+        if is_constant_all(c, 1) and self.shape_covered(c, x):
+            return x
+        if is_constant_all(c, -1) and self.shape_covered(c, x) and _float_of(x, var):
+            return self.elem(scal.neg, x)
+        if is_constant_all(x, 1) and self.shape_covered(x, c) and c.dtype == var.dtype:
+            return self.elem(scal.reciprocal, c)
+        if isinstance(c, Constant):
+            data = c.data.astype(var.dtype)
+            with np.errstate(all="ignore"):
+                inv = np.reciprocal(data)
+            tiny = np.finfo(data.dtype).tiny
+            if np.all(np.isfinite(inv)) and np.all(np.abs(data) >= tiny):
+                return self.elem(scal.mul, x, _array_const(inv, c))
+        return None
+
+    def _r_pow(self, var, ins):
+        x, e = ins
+        exponent = uniform_constant(e)
+        if exponent is None or not np.isreal(exponent):
+            return None
+        exponent = float(exponent)
+        out_dtype = var.dtype
+        if not out_dtype.startswith("float"):
+            if exponent not in _INT_POWERS and exponent != 0.0:
+                return None
+        elif exponent not in _FLOAT_POWERS and exponent != 0.0:
+            return None
+        base = self.cast(x, out_dtype)
+        if exponent == 0.0:  # pow(anything, 0) is 1, NaN included
+            return self.elem(scal.second, base, const_like(1, out_dtype, base.ndim))
+        return _FLOAT_POWERS[exponent](self, base)
+
+    def _collect(self, var, ins, name, combine, compatible):
+        """``(x op c1) op c2`` -> ``x op (c1 op c2)`` for a chain of one
+        associative op, when folding cannot hide an overflow (``compatible``)."""
+        a, b = ins
+        for v, c2 in ((a, b), (b, a)):
+            if not isinstance(c2, Constant) or scalar_name(v) != name:
+                continue
+            if v.dtype != var.dtype or not self.single_client(v):
+                continue
+            p, q = self.inputs_of(v)
+            for x, c1 in ((p, q), (q, p)):
+                if isinstance(c1, Constant) and not isinstance(x, Constant):
+                    d1, d2 = c1.data.astype(var.dtype), c2.data.astype(var.dtype)
+                    if not compatible(d1, d2):
+                        continue
+                    with np.errstate(all="ignore"):
+                        merged = combine(d1, d2)
+                    shape = np.broadcast_shapes(c1.type.shape, c2.type.shape)
+                    merged = np.broadcast_to(merged, shape).copy()
+                    return self.elem(getattr(scal, name), x,
+                                     TensorConstant(TensorType(merged.dtype, shape=shape), merged))
+        return None
+
+    # -- structure
+    def _dimshuffle(self, var):
+        op = var.owner.op
+        (x,) = self.inputs_of(var)
+        if op.new_order == tuple(range(op.input_ndim)):
+            return x
+        if x.owner is not None and isinstance(x.owner.op, DimShuffle):
+            inner = x.owner.op
+            (src,) = self.inputs_of(x)
+            order = tuple("x" if o == "x" else inner.new_order[o] for o in op.new_order)
+            if order == tuple(range(src.ndim)):
+                return src
+            return self.make(DimShuffle(src.ndim, order), src)
+        return None
+
+    def _sum_of_fill(self, var):
+        """``sum(second(x, c))`` for a finite scalar constant c: c times the
+        number of elements summed, broadcast to the remaining shape."""
+        from ..ops.shape import Alloc
+        from ..tensor import basic as tb
+
+        (filled,) = self.inputs_of(var)
+        op = var.owner.op
+        if scalar_name(filled) != "second":
+            return None
+        x, c = self.inputs_of(filled)
+        value = uniform_constant(c)
+        if value is None or not is_all_ones_shape(c) or x.ndim != filled.ndim or \
+                not np.isfinite(value) or op.dtype is not None and op.dtype != var.dtype:
+            return None
+        dtype = var.dtype
+        count = None
+        for axis in op.axis:
+            n = tb.shape_i(x, axis)
+            count = n if count is None else self.elem(scal.mul, count, n)
+        total = const_like(value, dtype) if count is None else self.elem(
+            scal.mul, self.cast(count, dtype), const_like(value, dtype))
+        rest = [axis for axis in range(x.ndim) if axis not in op.axis]
+        if not rest:
+            return total
+        return self.make(Alloc(), total, *[tb.shape_i(x, axis) for axis in rest])
+
+
+def _float_of(operand, out):
+    """Negation is exact only in the (float) dtype of the result itself."""
+    return out.dtype.startswith("float") and operand.dtype == out.dtype
+
+
+def _array_const(values, like):
+    values = np.broadcast_to(values, like.type.shape).copy()
+    return TensorConstant(TensorType(values.dtype, shape=like.type.shape), values)
+
+
+def _same_sign(c1, c2):
+    """Adding same-signed constants in one step overflows iff doing it in two does."""
+    both = np.concatenate([np.ravel(c1), np.ravel(c2)])
+    return bool(np.all(both >= 0) or np.all(both <= 0)) and bool(np.all(np.isfinite(both))) \
+        if both.dtype.kind == "f" else True
+
+
+def _same_direction(c1, c2):
+    """Scaling by constants all >= 1 (or all <= 1) in magnitude: the folded
+    product overflows / underflows exactly when the chain did."""
+    both = np.abs(np.concatenate([np.ravel(c1), np.ravel(c2)]))
+    if both.dtype.kind != "f":
+        return True
+    return bool(np.all(np.isfinite(both)) and (np.all(both >= 1) or np.all(both <= 1)))
+
+
+canonicalize = pipeline.register(Canonicalize(), 10, "fast_run", "fast_compile")

@@ -1,0 +1,237 @@
+"""Stability rewrites: the optimized graph has the stable structure, agrees
+with the unoptimized graph wherever that one is finite, and stays finite
+(with correct gradients) at extreme inputs where that one overflows."""
+
+import numpy as np
+import pytest
+
+import graphc
+import graphc.tensor as T
+from graphc.compile.mode import Mode
+from graphc.gradient import verify_grad
+from graphc.ops.nnet import LogSoftmax, SoftmaxGrad
+from graphc.rewrite.stability import positive_scalar_op
+from graphc.ops import scalar as scal
+from helpers import tols
+from test_rewrite_canonicalize import scalar_ops
+
+NO_OPT = Mode("python", optimizer=None)
+EXTREME = np.array([-1000.0, -710.0, -88.0, -1.0, 0.0, 0.5, 88.0, 710.0, 1000.0])
+MODERATE = np.array([-4.0, -1.5, -0.5, 0.0, 0.25, 2.0, 4.0])  # where the unstable forms are accurate
+
+
+def _sigmoid(v):
+    return np.exp(-np.logaddexp(0, -v))
+
+
+def both(inputs, outputs):
+    return graphc.function(inputs, outputs), graphc.function(inputs, outputs, mode=NO_OPT)
+
+
+def agree_where_finite(f, ref, *args):
+    """Equal to the reference wherever the reference is finite; finite everywhere."""
+    with np.errstate(all="ignore"):
+        got, want = f(*args), ref(*args)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        finite = np.isfinite(w)
+        np.testing.assert_allclose(g[finite], w[finite], **tols(w.dtype))
+    return got
+
+
+# (name, cost of x, forward in NumPy, gradient of the summed cost in NumPy)
+SIGMOID_CASES = {
+    "log_sigmoid": (lambda x: T.log(T.nnet.sigmoid(x)),
+                    lambda v: -np.logaddexp(0, -v), lambda v: _sigmoid(-v)),
+    "log_1m_sigmoid": (lambda x: T.log(1 - T.nnet.sigmoid(x)),
+                       lambda v: -np.logaddexp(0, v), lambda v: -_sigmoid(v)),
+    "log_1p_exp": (lambda x: T.log(1 + T.exp(x)),
+                   lambda v: np.logaddexp(0, v), _sigmoid),
+    "log1p_exp": (lambda x: T.log1p(T.exp(x)),
+                  lambda v: np.logaddexp(0, v), _sigmoid),
+    "log_hand_sigmoid": (lambda x: T.log(1 / (1 + T.exp(-x))),
+                         lambda v: -np.logaddexp(0, -v), lambda v: _sigmoid(-v)),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", sorted(SIGMOID_CASES))
+def test_sigmoid_log_forms_are_stable(case, dtype):
+    build, fwd, grad = SIGMOID_CASES[case]
+    x = T.vector("x", dtype=dtype)
+    out = build(x)
+    f, ref = both([x], [out, T.grad(out.sum(), x)])
+    names = set(scalar_ops(f))
+    assert "log" not in names and "log1p" not in names and "softplus" in names
+    agree_where_finite(f, ref, MODERATE.astype(dtype))
+    value, gradient = f(EXTREME.astype(dtype))
+    assert np.isfinite(value).all() and np.isfinite(gradient).all()
+    np.testing.assert_allclose(value, fwd(EXTREME).astype(dtype), **tols(dtype))
+    np.testing.assert_allclose(gradient, grad(EXTREME).astype(dtype), **tols(dtype))
+
+
+def test_brief_examples():
+    x = T.dscalar("x")
+    y = T.log(T.nnet.sigmoid(x))
+    assert graphc.function([x], y)(-1000.0) == -1000.0
+    assert graphc.function([x], T.grad(y, x))(-1000.0) == 1.0
+
+
+def test_nan_and_infinite_inputs_propagate():
+    x = T.dvector("x")
+    y = T.log(T.nnet.sigmoid(x))
+    f, ref = both([x], [y, T.grad(y.sum(), x)])
+    v = np.array([np.nan, np.inf, -np.inf])
+    with np.errstate(all="ignore"):
+        value, gradient = f(v)
+        want = ref(v)[0]
+    np.testing.assert_array_equal(value, want)  # nan, 0, -inf
+    assert np.isnan(gradient[0]) and gradient[1] == 0 and gradient[2] == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hand_sigmoid", [False, True])
+def test_binary_crossentropy_of_sigmoid(dtype, hand_sigmoid):
+    x, t = T.vector("x", dtype=dtype), T.vector("t", dtype=dtype)
+    p = 1 / (1 + T.exp(-x)) if hand_sigmoid else T.nnet.sigmoid(x)
+    loss = T.nnet.binary_crossentropy(p, t)
+    f, ref = both([x, t], [loss, T.grad(loss.sum(), x)])
+    assert "log" not in scalar_ops(f)
+    targets = (np.arange(EXTREME.size) % 2).astype(dtype)
+    agree_where_finite(f, ref, MODERATE.astype(dtype), targets[:MODERATE.size])
+    value, gradient = f(EXTREME.astype(dtype), targets)
+    want = np.logaddexp(0, EXTREME) - targets * EXTREME
+    np.testing.assert_allclose(value, want.astype(dtype), **tols(dtype))
+    np.testing.assert_allclose(gradient, (_sigmoid(EXTREME) - targets).astype(dtype),
+                               **tols(dtype))
+
+
+def test_hand_written_binary_crossentropy():
+    x, t = T.dvectors("x", "t")
+    p = T.nnet.sigmoid(x)
+    loss = -T.mean(t * T.log(p) + (1 - t) * T.log(1 - p))
+    f, _ = both([x, t], [loss, T.grad(loss, x)])
+    targets = (np.arange(EXTREME.size) % 2).astype(float)
+    value, gradient = f(EXTREME, targets)
+    want = np.mean(np.logaddexp(0, EXTREME) - targets * EXTREME)
+    np.testing.assert_allclose(value, want)
+    np.testing.assert_allclose(gradient, (_sigmoid(EXTREME) - targets) / EXTREME.size,
+                               rtol=1e-10, atol=1e-300)
+
+
+def _softmax(v):
+    e = np.exp(v - v.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _log_softmax(v):
+    s = v - v.max(axis=1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+
+XV = np.array([[1000.0, -1000.0, 0.0, 3.0], [1.0, 2.0, 3.0, -710.0], [-88.0, 88.0, 0.0, 1.0]])
+LABELS = np.array([1, 0, 2])
+
+
+def _ce_costs(x, labels, onehot):
+    sm = T.nnet.softmax(x)
+    return {
+        "int_labels": T.nnet.categorical_crossentropy(sm, labels).mean(),
+        "one_hot": T.nnet.categorical_crossentropy(sm, onehot).mean(),
+        "hand_indexed": -T.mean(T.log(sm)[T.arange(x.shape[0]), labels]),
+        "hand_log_then_index": -T.mean(T.log(sm[T.arange(x.shape[0]), labels])),
+    }
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", ["int_labels", "one_hot", "hand_indexed", "hand_log_then_index"])
+def test_softmax_crossentropy_is_stable(case, dtype):
+    x = T.matrix("x", dtype=dtype)
+    labels, onehot = T.lvector("labels"), T.matrix("onehot", dtype=dtype)
+    cost = _ce_costs(x, labels, onehot)[case]
+    outputs = [cost, T.grad(cost, x)]
+    f = graphc.function([x, labels, onehot], outputs, on_unused_input="ignore")
+    ref = graphc.function([x, labels, onehot], outputs, mode=NO_OPT, on_unused_input="ignore")
+    ops = [n.op for n in f.maker.fgraph.toposort()]
+    assert any(isinstance(op, LogSoftmax) for op in ops)
+    assert not any(isinstance(op, SoftmaxGrad) for op in ops)
+    assert "log" not in scalar_ops(f)
+    oh = np.eye(4, dtype=dtype)[LABELS]
+    agree_where_finite(f, ref, (XV * 1e-2).astype(dtype), LABELS, oh)
+    value, gradient = f(XV.astype(dtype), LABELS, oh)
+    picked = _log_softmax(XV)[np.arange(3), LABELS]
+    np.testing.assert_allclose(value, -picked.mean(), **tols(dtype))
+    np.testing.assert_allclose(gradient, ((_softmax(XV) - np.eye(4)[LABELS]) / 3).astype(dtype),
+                               **tols(dtype))
+
+
+def test_log_softmax_and_repeated_labels():
+    x, labels = T.dmatrix("x"), T.lvector("labels")
+    sm = T.nnet.softmax(x)
+    rows = T.constant(np.array([0, 0, 1]))
+    cost = -T.sum(T.log(sm)[rows, labels])
+    f, ref = both([x, labels], [T.log(sm), T.grad(cost, x)])
+    agree_where_finite(f, ref, XV[:2] * 1e-2, LABELS)
+    logsm, gradient = f(XV[:2], np.array([1, 1, 3]))
+    np.testing.assert_allclose(logsm, _log_softmax(XV[:2]))
+    counts = np.zeros((2, 4))
+    np.add.at(counts, ([0, 0, 1], [1, 1, 3]), 1)
+    np.testing.assert_allclose(gradient, counts.sum(1, keepdims=True) * _softmax(XV[:2]) - counts)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logsumexp_and_its_gradient(dtype):
+    x = T.matrix("x", dtype=dtype)
+    out = T.log(T.sum(T.exp(x), axis=1))
+    f, ref = both([x], [out, T.grad(out.sum(), x)])
+    agree_where_finite(f, ref, (XV * 1e-2).astype(dtype))
+    value, gradient = f(XV.astype(dtype))
+    m = XV.max(axis=1)
+    np.testing.assert_allclose(value, m + np.log(np.exp(XV - m[:, None]).sum(1)), **tols(dtype))
+    np.testing.assert_allclose(gradient, _softmax(XV).astype(dtype), **tols(dtype))
+
+
+def test_softmax_grad_op_values_and_gradient(rng):
+    sm = _softmax(rng.standard_normal((3, 5)))
+    dy = rng.standard_normal((3, 5))
+    a, b = T.dmatrices("a", "b")
+    f = graphc.function([a, b], SoftmaxGrad(-1)(a, b), mode=NO_OPT)
+    np.testing.assert_allclose(f(dy, sm), (dy - (dy * sm).sum(1, keepdims=True)) * sm)
+    verify_grad(lambda u, s: SoftmaxGrad(-1)(u, s), [dy, sm], rng=rng)
+    verify_grad(lambda u: T.nnet.softmax(u, axis=0), [rng.standard_normal((4, 3))], rng=rng)
+    verify_grad(lambda u: T.nnet.logsoftmax(u), [rng.standard_normal((2, 3))], rng=rng)
+
+
+def test_second_derivative_through_softmax_grad(rng):
+    x = T.dvector("x")
+    cost = T.sum(T.nnet.softmax(x) * T.constant(np.arange(4.0)))
+    h = graphc.gradient.hessian(cost, x)
+    f, ref = both([x], h)
+    v = rng.standard_normal(4)
+    np.testing.assert_allclose(f(v), ref(v), rtol=1e-10, atol=1e-12)
+
+
+def test_sympy_decides_positive_scalar_ops():
+    assert positive_scalar_op(scal.sigmoid) and positive_scalar_op(scal.exp)
+    assert positive_scalar_op(scal.softplus)
+    assert not positive_scalar_op(scal.sqrt) and not positive_scalar_op(scal.tanh)
+    assert not positive_scalar_op(scal.add)
+
+
+def test_cancellation_keeps_unrelated_quotients():
+    # only strictly positive factors cancel: x / x must stay (0/0, inf/inf are NaN)
+    x = T.dvector("x")
+    f, ref = both([x], [x / x * T.exp(x) / T.exp(x)])
+    v = np.array([0.0, np.inf, 2.0, -1.0])
+    with np.errstate(all="ignore"):
+        got, want = f(v)[0], ref(v)[0]
+    assert np.isnan(got[0]) and np.isnan(got[1]) and got[2] == 1.0 and got[3] == 1.0
+    assert np.isnan(want[0])
+
+
+def test_stability_is_in_fast_run_only():
+    from graphc.rewrite import pipeline
+
+    table = {name: (pos, tags) for pos, name, tags in pipeline.table()}
+    assert table["stability"] == (20, ["fast_run"])
+    assert table["canonicalize"][0] == 10
