@@ -196,13 +196,15 @@ class _Encoder:
                 "props": {f: self.value(getattr(op, f)) for f in fields}}
 
     def kernel(self, k):
-        from .kernel.ir import KApply, KConst, KInput
+        from .kernel.ir import KApply, KConst, KInput, KReduced
 
         index = {}
         nodes = []
         for node in k.nodes:
             if isinstance(node, KInput):
                 entry = {"in": node.index, "dtype": node.dtype}
+            elif isinstance(node, KReduced):
+                entry = {"reduced": node.index, "dtype": node.dtype}
             elif isinstance(node, KConst):
                 entry = {"const": self.value(node.value.item()), "dtype": node.dtype}
             elif isinstance(node, KApply):
@@ -212,9 +214,13 @@ class _Encoder:
                 raise PersistError(f"unknown kernel node {node!r}")
             index[node] = len(nodes)
             nodes.append(entry)
-        return {"inputs": [[i.dtype, i.ndim, list(i.broadcastable)] for i in k.inputs],
-                "nodes": nodes, "outputs": [index[o] for o in k.outputs], "ndim": k.ndim,
-                "reduce": None if k.reduce is None else [k.reduce.kind, list(k.reduce.axes)]}
+        doc = {"inputs": [[i.dtype, i.ndim, list(i.broadcastable)] + ([True] if i.epilogue else [])
+                          for i in k.inputs],
+               "nodes": nodes, "outputs": [index[o] for o in k.outputs], "ndim": k.ndim,
+               "reduce": None if k.reduce is None else [k.reduce.kind, list(k.reduce.axes)]}
+        if k.epilogue is not None:  # absent for kernels without one (older documents too)
+            doc["epilogue"] = [index[o] for o in k.epilogue]
+        return doc
 
 
 class _Decoder:
@@ -264,21 +270,25 @@ class _Decoder:
                                f"{exc}") from None
 
     def kernel(self, entry):
-        from .kernel.ir import KApply, KConst, Kernel, KernelInput, KInput, Reduction
+        from .kernel.ir import KApply, KConst, Kernel, KernelInput, KInput, KReduced, Reduction
 
         nodes = []
         for n in entry["nodes"]:
             if "in" in n:
                 nodes.append(KInput(n["in"], n["dtype"]))
+            elif "reduced" in n:
+                nodes.append(KReduced(n["reduced"], n["dtype"]))
             elif "const" in n:
                 nodes.append(KConst(self.value(n["const"]), n["dtype"]))
             else:
                 nodes.append(KApply(self.value(n["op"]), [nodes[a] for a in n["args"]],
                                     n["dtype"]))
         red = entry["reduce"]
-        return Kernel([KernelInput(d, nd, b) for d, nd, b in entry["inputs"]],
+        epilogue = entry.get("epilogue")
+        return Kernel([KernelInput(*spec) for spec in entry["inputs"]],
                       [nodes[o] for o in entry["outputs"]], entry["ndim"],
-                      None if red is None else Reduction(red[0], red[1]))
+                      None if red is None else Reduction(red[0], red[1]),
+                      None if epilogue is None else [nodes[o] for o in epilogue])
 
 
 def _hashable(v):

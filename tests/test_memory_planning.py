@@ -35,6 +35,40 @@ def peak_bytes(fgraph, values, free_dead):
     return prof.peak_bytes
 
 
+def liveness_peak(fgraph, values):
+    """The least peak any plan of ``fgraph``'s schedule can have when a value
+    is freed right after its last use: the most bytes of values alive at one
+    step (an in-place output continues the buffer of the input it destroys;
+    inputs live from the start, outputs to the end, constants always)."""
+    from graphc.graph.basic import Constant
+
+    runner = Runner(fgraph, get_backend("python"), free_dead=False)
+    schedule = [entry[0] for entry in runner.schedule]
+    env = dict(zip(fgraph.inputs, values))
+    for node, thunk, *_ in runner.schedule:
+        # copies: an in-place thunk must not clobber a value measured later
+        env.update(zip(node.outputs, thunk([v.data if isinstance(v, Constant) else np.array(env[v])
+                                            for v in node.inputs])))
+    born, last, continues = {v: -1 for v in fgraph.inputs}, {}, {}
+    for t, node in enumerate(schedule):
+        last.update((v, t) for v in node.inputs)
+        born.update((o, t) for o in node.outputs)
+        if isinstance(node.op, KernelOp):
+            continues.update((node.outputs[o], node.inputs[i]) for o, i in node.op.inplace)
+    last.update((v, len(schedule)) for v in fgraph.outputs)
+    spans = {}
+    for v, t in born.items():
+        buf = v
+        while buf in continues:
+            buf = continues[buf]
+        lo, hi = spans.get(buf, (t, t))
+        spans[buf] = (min(lo, t), max(hi, last.get(v, t)))
+    constants = {v for n in schedule for v in n.inputs if isinstance(v, Constant)}
+    fixed = sum(np.asarray(c.data).nbytes for c in constants)
+    return fixed + max(sum(np.asarray(env[buf]).nbytes for buf, (lo, hi) in spans.items()
+                           if lo <= t <= hi) for t in range(len(schedule)))
+
+
 def test_kernel_overwrites_a_dead_product(rng):
     x = T.dmatrix("x")
     W = graphc.shared(rng.standard_normal((4, 4)), "W")
@@ -131,7 +165,11 @@ def test_w3_like_training_step_peak_drops_with_planning(rng):
     values = [xv, W1.get_value(), W2.get_value()]
     with_plan = peak_bytes(planned, values, True)
     without = peak_bytes(unplanned, values, False)
-    assert with_plan < 0.8 * without
+    bound = liveness_peak(planned, values)
+    # the plan reaches the liveness optimum of its schedule, which holds far
+    # less than keeping every value (the activations of both layers, their
+    # gradients and the loss terms are dead before the last updates)
+    assert with_plan <= bound < without
     run = Runner(planned, get_backend("python")).run(values)
     ref = graphc.function([x], outputs, mode=NO_OPT)(xv)
     for got, want in zip(run, ref):

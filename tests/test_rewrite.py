@@ -46,7 +46,10 @@ def test_merge_computes_identical_subexpressions_once(rng):
     assert scalar_names(f).count("exp") == 1
     assert scalar_names(ref).count("exp") == 2
     xv = rng.standard_normal((3, 4))
-    np.testing.assert_array_equal(f(xv), ref(xv))
+    # The default backend's vectorized exp is within 8 ulp of NumPy's in
+    # float64 (vecmath's bound); *2 and the sum of two equal terms are exact,
+    # so the merged graph may differ from the reference by that much only.
+    np.testing.assert_array_max_ulp(f(xv), ref(xv), maxulp=8)
     assert f.maker.fgraph.rewrite_report.fired["merge"] >= 2
 
 

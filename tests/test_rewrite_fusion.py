@@ -13,7 +13,7 @@ import graphc.tensor as T
 from graphc import printing
 from graphc.compile.mode import Mode
 from graphc.kernel.from_graph import kernel_from_elemwise
-from graphc.kernel.ir import evaluate
+from graphc.kernel.ir import KApply, KReduced, evaluate
 from graphc.ops.elemwise import DimShuffle, Elemwise
 from graphc.ops.kernel import KernelOp
 from graphc.ops.reduce import Reduce
@@ -303,3 +303,133 @@ def test_kernels_have_a_bounded_number_of_operands(rng):
     assert nx.is_directed_acyclic_graph(f.maker.fgraph.to_networkx())
     args = [rng.standard_normal(3) for _ in xs]
     check_same(f, ref, *args)
+
+
+# ------------------------------------------------------------ epilogues
+
+def epilogue_kernels(f):
+    return [n for n in kernels(f) if n.op.kernel.epilogue is not None]
+
+
+def compile_in(mode, inputs, outputs):
+    """``outputs`` compiled in ``mode`` (a backend under test) and unoptimized."""
+    return graphc.function(inputs, outputs, mode=mode), graphc.function(inputs, outputs,
+                                                                        mode=NO_OPT)
+
+
+def test_bias_update_is_one_kernel_with_an_epilogue(rng, mode):
+    g, b = T.fmatrix("g"), T.fvector("b")
+    lr = np.float32(0.1)
+    f, ref = compile_in(mode, [g, b], b - lr * T.sum(g, axis=0))
+    (node,) = nodes(f)
+    k = node.op.kernel
+    assert k.reduce.axes == (0,) and len(k.epilogue) == 1
+    assert [i.epilogue for i in k.inputs] == [False, True]
+    gv = with_specials(rng.standard_normal((6, 5)).astype("float32"))
+    check_same(f, ref, gv, rng.standard_normal(5).astype("float32"))
+    check_same(f, ref, gv, np.array([np.inf], "float32"))  # b broadcasts at run time
+    check_same(f, ref, np.zeros((0, 5), "float32"), with_specials(np.zeros(5, "float32")))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mean_divides_in_the_epilogue(rng, mode, dtype):
+    x = T.matrix("x", dtype=dtype)
+    f, ref = compile_in(mode, [x], [T.mean(x), T.mean(x, axis=1)])
+    # each mean is one reduction dividing in its epilogue, plus the kernel
+    # computing its divisor from the shape
+    assert len(kernels(f)) == 4 and len(epilogue_kernels(f)) == 2
+    for node in epilogue_kernels(f):
+        k = node.op.kernel
+        assert [n.op.name for n in k.nodes[k.body_size:] if isinstance(n, KApply)] == ["true_div"]
+    check_same(f, ref, with_specials(rng.standard_normal((4, 3)).astype(dtype)))
+    check_same(f, ref, np.zeros((0, 3), dtype))  # 0/0 is NaN, as unfused
+
+
+def test_scalar_operand_reaches_the_epilogue_through_its_pad(rng):
+    x, c = T.dmatrix("x"), T.dscalar("c")
+    f, ref = compile_both([x, c], T.exp(T.sum(x * x, axis=1) - c))
+    (node,) = nodes(f)
+    k = node.op.kernel
+    assert [i.ndim for i, v in zip(k.inputs, node.inputs) if i.epilogue] == [0]
+    assert "exp" in str(node.op) and k.reduce.axes == (1,)
+    check_same(f, ref, with_specials(rng.standard_normal((3, 4))), np.float64(-np.inf))
+
+
+def test_reduction_used_outside_stays_a_result(rng):
+    x = T.dmatrix("x")
+    s = T.sum(x, axis=0)
+    f, ref = compile_both([x], [s, T.sqrt(s) * 2])
+    (node,) = nodes(f)
+    assert len(node.outputs) == 2 and node.op.kernel.epilogue[0] == KReduced(0, "float64")
+    check_same(f, ref, with_specials(rng.standard_normal((3, 5))))
+
+
+def test_epilogue_value_that_could_broadcast_later_is_cut(rng):
+    # t = 2*sum(x, 0) is returned, and u = t + b may be longer than t when the
+    # reduced length is 1 at run time: t must not be an epilogue result of
+    # the kernel computing u (it would be broadcast to u's shape)
+    x, b = T.dmatrix("x"), T.dvector("b")
+    t = T.sum(x, axis=0) * 2
+    f, ref = compile_both([x, b], [t, t + b])
+    assert all(len(n.op.kernel.results) == 1 for n in kernels(f))
+    check_same(f, ref, rng.standard_normal((4, 1)), rng.standard_normal(3))
+    check_same(f, ref, rng.standard_normal((4, 3)), with_specials(rng.standard_normal(3)))
+
+
+def test_epilogue_result_reading_every_operand_is_kept(rng):
+    x, b = T.dmatrix("x"), T.dvector("b")
+    t = T.sum(x, axis=0) * b
+    f, ref = compile_both([x, b], [t, T.exp(t)])
+    (node,) = nodes(f)
+    assert len(node.op.kernel.results) == 2
+    check_same(f, ref, rng.standard_normal((4, 1)), rng.standard_normal(3))
+
+
+def test_node_reading_two_reductions_is_not_an_epilogue(rng):
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f, ref = compile_both([x, y], T.sum(x, axis=1) / T.sum(y, axis=1))
+    assert len(kernels(f)) == 3 and not epilogue_kernels(f)
+    assert nx.is_directed_acyclic_graph(f.maker.fgraph.to_networkx())
+    check_same(f, ref, with_specials(rng.standard_normal((3, 4))), rng.standard_normal((3, 4)))
+
+
+def test_loop_space_value_is_not_read_by_an_epilogue(rng):
+    # e = exp(x) is used outside the reduction, so the sum stays a lone
+    # reduction kernel; the division reads the full-size e: not an epilogue
+    x = T.dvector("x")
+    e = T.exp(x)
+    f, ref = compile_both([x], [e / T.sum(e)])
+    assert not epilogue_kernels(f)
+    check_same(f, ref, with_specials(rng.standard_normal(6)))
+
+
+def test_max_epilogue_keeps_reduce_semantics(rng):
+    x = T.dvector("x")
+    f, ref = compile_both([x], T.max(x) - 1)  # unknown length: Reduce must raise on empty
+    assert any(isinstance(n.op, Reduce) for n in nodes(f)) and not epilogue_kernels(f)
+    with pytest.raises(ValueError):
+        f(np.zeros(0))
+    y = T.tensor("float64", shape=(None, 4), name="y")
+    g, gref = compile_both([y], T.max(y, axis=1) - 1)
+    (node,) = nodes(g)
+    assert node.op.kernel.reduce.kind == "max" and node.op.kernel.epilogue is not None
+    check_same(g, gref, with_specials(rng.standard_normal((3, 4))))
+
+
+def test_w3_mean_loss_and_kernel_count():
+    import sys
+    sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/benchmarks")
+    from workloads import build_w3_function
+
+    f = build_w3_function("python", batch=8)[0]
+    assert len(kernels(f)) <= 10
+    assert len(epilogue_kernels(f)) == 1  # the mean's division
+
+
+def test_failing_epilogue_node_is_named_in_the_error():
+    g, b = T.fmatrix("g"), T.fvector("b")
+    f = graphc.function([g, b], b - np.float32(0.1) * T.sum(g, axis=0))
+    assert epilogue_kernels(f)
+    with pytest.raises(ValueError, match=r"(?s)broadcast.*Fused operation that failed: "
+                                         r"Elemwise\{sub"):
+        f(np.ones((3, 4), "float32"), np.ones(5, "float32"))

@@ -20,10 +20,11 @@ from ..graph.provenance import format_trace
 from ..graph.traversal import ancestors
 from ..tensor.var import as_tensor_variable
 from ..rewrite import optimize
+from ..rewrite.memory import fresh_output_ops
 from .mode import get_mode
 from .profile import (CompileStats, ProfileStats, collecting_compile_stats,
                       compile_phase)
-from .runner import Runner
+from .runner import MemoryClaims, Runner
 from .sharedvalue import SharedVariable
 
 
@@ -164,6 +165,13 @@ class Function:
         self.trust_input = trust_input
         self._input_names = [spec.name or f"#{k}" for k, spec in enumerate(input_specs)]
         self._name_to_index = {spec.name: k for k, spec in enumerate(input_specs) if spec.name}
+        # Precomputed for the call path (see __call__).
+        self._n_inputs = len(input_specs)
+        self._input_checks = [_fast_input_check(spec.variable.type) for spec in input_specs]
+        self._shared_containers = [v.container for v in self.shared_inputs]
+        self._update_containers = [var.container for var in self.update_targets]
+        self._results_fresh = _results_always_fresh(runner.fgraph.outputs)
+        self._call = _generate_call(self)
 
     @property
     def graph(self):
@@ -198,35 +206,42 @@ class Function:
         return values
 
     def __call__(self, *args, **kwargs):
+        """Run the function.  The common call -- every input positional, an
+        ndarray of the declared dtype and rank -- checks each input with a
+        few attribute reads; other values go through ``TensorType.filter``
+        (conversion, downcast rules, error messages naming the input).
+        ``trust_input=True`` (argument or attribute) skips the checks: the
+        caller guarantees such arrays."""
+        if kwargs or len(args) != self._n_inputs or self.profile is not None:
+            return self._call_general(args, kwargs)
+        return self._call(args, self.trust_input, self._run)
+
+    def _call_general(self, args, kwargs):
+        """Keyword inputs, defaults, wrong counts (clear errors) and profiling."""
         t0 = time.perf_counter()
         values = self._bind(args, kwargs)
         if not self.trust_input:
-            checked = []
-            for k, (spec, v) in enumerate(zip(self.input_specs, values)):
-                allow = spec.allow_downcast if spec.allow_downcast is not None else \
-                    self.allow_input_downcast
-                checked.append(spec.variable.type.filter(
-                    v, allow_downcast=allow, what=f"bad input {self._label(k)}"))
-            values = checked
-        shared_values = [s.container[0] for s in self.shared_inputs]
-        results = self.runner.run(values + shared_values, self.profile)
-        outputs = results[:self.n_outputs]
-        new_values = results[self.n_outputs:]
-        # Commit all updates together, only after every output was computed.
-        # Every array handed out (new shared values, outputs) is owned by its
-        # receiver alone: it aliases no input, no old or new shared value and
-        # no other output.
-        claimed = [v for v in values + shared_values if isinstance(v, np.ndarray)]
-        new_values = [_own(v, claimed) for v in new_values]
-        outputs = [_own(o, claimed) for o in outputs]
-        for var, value in zip(self.update_targets, new_values):
-            var.container[0] = value
-        if self.profile is not None:
-            self.profile.calls += 1
-            self.profile.call_time += time.perf_counter() - t0
-        if self.single_output:
-            return outputs[0]
-        return outputs
+            values = self._filter_inputs(values)
+        if self.profile is None:
+            return self._call(values, True, self._run)
+        result = self._call(values, True,
+                            lambda values: self.runner.run(values, self.profile))
+        self.profile.calls += 1
+        self.profile.call_time += time.perf_counter() - t0
+        return result
+
+    def _filter_inputs(self, values):
+        checked = []
+        for k, (spec, v) in enumerate(zip(self.input_specs, values)):
+            allow = spec.allow_downcast if spec.allow_downcast is not None else \
+                self.allow_input_downcast
+            checked.append(spec.variable.type.filter(
+                v, allow_downcast=allow, what=f"bad input {self._label(k)}"))
+        return checked
+
+    @property
+    def _run(self):
+        return self.runner._run_fast
 
     def copy(self):
         return self
@@ -248,18 +263,88 @@ class Function:
         return f"<graphc.Function {self.name or ''} inputs={self._input_names}>"
 
 
-def _own(value, claimed):
-    """``value`` as an array its receiver may keep and mutate: copied if it is
-    read-only (e.g. a constant's data) or may share memory with an array of
-    ``claimed`` (inputs, shared storage, values already handed out); the
-    result is then appended to ``claimed``."""
-    value = np.asarray(value)
-    if not value.flags.writeable or any(
-            c is value or (value.size and c.size and np.may_share_memory(value, c))
-            for c in claimed):
-        value = value.copy()
-    claimed.append(value)
-    return value
+def _generate_call(fn):
+    """``call(args, trust, run)``: one call of ``fn`` with its positional
+    ``args`` (as many as it has inputs), generated as straight-line Python.
+
+    Unless ``trust``, it checks each input with attribute reads (ndarray,
+    the very dtype object, rank, static dims) and sends the inputs through
+    ``TensorType.filter`` when one fails.  It appends the shared values,
+    ``run``s the schedule, hands out the results (see ``_hand_out``; results
+    of ops that always allocate are known to be fresh), then commits all
+    updates together, only after every output was computed."""
+    n_in, n_out = fn._n_inputs, fn.n_outputs
+    env = {"ndarray": np.ndarray, "filter_inputs": fn._filter_inputs, "hand_out": _hand_out}
+    names = [f"a{k}" for k in range(n_in)]
+    lines = ["def call(args, trust, run):"]
+    if n_in:
+        checks = []
+        for k, (dtype, ndim, static_shape) in enumerate(fn._input_checks):
+            env[f"dt{k}"] = dtype
+            checks.append(f"type(a{k}) is ndarray and a{k}.dtype is dt{k} and a{k}.ndim == {ndim}")
+            if static_shape is not None:
+                env[f"static{k}"] = static_shape
+                checks.append(f"static{k}(a{k}.shape)")
+        lines += [f"    {', '.join(names)}, = args",
+                  f"    if not (trust or ({' and '.join(checks)})):",
+                  f"        {', '.join(names)}, = filter_inputs(args)"]
+    for k, container in enumerate(fn._shared_containers):
+        env[f"shared{k}"] = container
+        names.append(f"shared{k}[0]")
+    lines.append(f"    values = [{', '.join(names)}]")
+    lines.append("    results = run(values)")
+    if not fn._results_fresh:
+        lines.append(f"    results = hand_out(results, {n_out}, values)")
+    for k, container in enumerate(fn._update_containers):
+        env[f"update{k}"] = container
+        lines.append(f"    update{k}[0] = results[{n_out + k}]")
+    if fn.single_output:
+        lines.append("    return results[0]")
+    else:
+        lines.append(f"    return results[:{n_out}]" if fn._update_containers
+                     else "    return results")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<graphc call {fn.name or ''}>", "exec"), env)
+    call = env["call"]
+    call.source = source
+    return call
+
+
+def _hand_out(results, n_outputs, values):
+    """``results`` (outputs, then new shared values) as arrays their
+    receivers may keep and mutate: each one is copied if it is read-only
+    (e.g. a constant's data) or may share memory with an input, a shared
+    value or a result claimed before it (new shared values first)."""
+    claims = MemoryClaims(v for v in values if isinstance(v, np.ndarray))
+    owned = list(results)
+    for k in [*range(n_outputs, len(results)), *range(n_outputs)]:
+        value = np.asarray(results[k])
+        if not value.flags.writeable or claims.overlaps(value):
+            value = value.copy()
+        claims.add(value)
+        owned[k] = value
+    return owned
+
+
+def _fast_input_check(tensor_type):
+    """(dtype, ndim, static-shape test or None) for ``Function.__call__``."""
+    static = any(s is not None for s in tensor_type.shape)
+    return (np.dtype(tensor_type.dtype), tensor_type.ndim,
+            tensor_type.shape_matches if static else None)
+
+
+def _results_always_fresh(results):
+    """True when every result variable is computed by an op whose outputs
+    are always newly allocated (``fresh_output_ops``) and none is listed
+    twice: then no result can alias an input, a shared value or another
+    result, and the call hands them out without checks."""
+    fresh = fresh_output_ops()
+    seen = set()
+    for var in results:
+        if var in seen or var.owner is None or not isinstance(var.owner.op, fresh):
+            return False
+        seen.add(var)
+    return True
 
 
 _MISSING = object()

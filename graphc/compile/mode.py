@@ -1,4 +1,10 @@
-"""Modes: which backend runs a function and how much it is optimized."""
+"""Modes: which backend runs a function and how much it is optimized.
+
+The default modes (``mode=None``, ``'FAST_RUN'``, ``'FAST_COMPILE'``,
+``config.mode``) run on the LLVM backend on CPU; ``mode='python'`` picks
+the NumPy reference backend."""
+
+import warnings
 
 from ..config import config
 
@@ -11,18 +17,36 @@ _MODES = {
 }
 
 
-# The CPU default stays the NumPy reference backend: mode='llvm' passes the
-# whole suite, but two tests (test_rewrite merge, test_rewrite_property)
-# compare the default mode with the python backend bit for bit, which
-# vectorized transcendentals (a few ulp from NumPy's) cannot give.
-_DEVICE_BACKEND = {"cpu": "python", "cuda": "cuda"}
+#: the backend of the default modes per device (``None``: see ``cpu_backend``)
+_DEVICE_BACKEND = {"cpu": None, "cuda": "cuda"}
+
+_cpu_backend = None
+
+
+def cpu_backend():
+    """The default CPU backend: ``llvm``, or ``python`` (with a warning, once
+    per process) when llvmlite is missing or its LLVM fails to start."""
+    global _cpu_backend
+    if _cpu_backend is None:
+        try:
+            from ..backends.llvm import LLVMBackend
+
+            LLVMBackend()  # starts LLVM, checks NumPy's array layout
+            _cpu_backend = "llvm"
+        except Exception as exc:  # any failure: the reference backend still works
+            warnings.warn(f"graphc: the llvm backend is unavailable ({type(exc).__name__}: "
+                          f"{exc}); compiled functions run on the NumPy reference backend "
+                          "(mode='python'), which is slower", RuntimeWarning, stacklevel=3)
+            _cpu_backend = "python"
+    return _cpu_backend
 
 
 class Mode:
-    """A (backend, optimizer level) pair; ``Mode('python')`` or a mode name."""
+    """A (backend, optimizer level) pair; ``Mode('python')`` or a mode name.
+    Without a backend: the device's default (on CPU ``cpu_backend()``)."""
 
     def __init__(self, backend=None, optimizer="FAST_RUN"):
-        self.backend = backend or _DEVICE_BACKEND[config.device]
+        self.backend = backend or _DEVICE_BACKEND[config.device] or cpu_backend()
         self.optimizer = optimizer
 
     def __repr__(self):

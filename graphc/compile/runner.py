@@ -115,7 +115,14 @@ def node_error(node, input_values, exc):
 
 
 class Runner:
-    """A compiled schedule: storage slots, constants and one thunk per node."""
+    """A compiled schedule: storage slots, constants and one thunk per node.
+
+    ``run`` executes a Python function generated for this schedule (Theano's
+    CVM idea, in Python): one straight-line statement per node, every value a
+    local variable, constants bound once, dead values dropped by ``del``.  So
+    a call costs one Python call per thunk and nothing per slot.  Profiled
+    calls take the instrumented loop over ``schedule`` instead.
+    """
 
     def __init__(self, fgraph, backend, free_dead=True):
         """``free_dead``: drop each value right after its last use (the
@@ -137,10 +144,14 @@ class Runner:
         dead_after = _dead_after(nodes, fgraph.outputs) if free_dead else [()] * len(nodes)
         self.schedule = []
         self.fallbacks = []
-        for node, dead in zip(nodes, dead_after):
+        # a backend may lower the whole schedule at once (the llvm backend
+        # compiles all its kernels as one module)
+        make_thunks = getattr(backend, "make_thunks", None)
+        thunks = (make_thunks(nodes) if make_thunks is not None
+                  else [backend.make_thunk(node) for node in nodes])
+        for node, dead, thunk in zip(nodes, dead_after, thunks):
             ins = [slot(v) for v in node.inputs]
             outs = [slot(v) for v in node.outputs]
-            thunk = backend.make_thunk(node)
             if getattr(thunk, "fallback", False) and backend.name != "python":
                 self.fallbacks.append(node)
             # (node, thunk, input slots, output slots, slots to free after it)
@@ -148,40 +159,166 @@ class Runner:
         self.output_slots = [slot(v) for v in fgraph.outputs]
         self.index = index
         self.node_times = None
+        self._names = [f"c{s}" if isinstance(var, Constant) else f"v{s}"
+                       for var, s in sorted(index.items(), key=lambda item: item[1])]
+        self._run_fast = _generate_run(self)
 
     def run(self, input_values, profile=None):
+        """The values of ``fgraph.outputs`` (a list) for ``input_values``
+        (one per ``fgraph.inputs``, already checked)."""
+        if profile is None:
+            return self._run_fast(input_values)
+        return self._run_profiled(input_values, profile)
+
+    def _run_profiled(self, input_values, profile):
         storage = list(self.storage_template)
         for s, v in zip(self.input_slots, input_values):
             storage[s] = v
-        if profile is not None:
-            profile.begin_call(storage)
+        profile.begin_call(storage)
         for node, thunk, ins, outs, dead in self.schedule:
             args = [storage[i] for i in ins]
             try:
-                if profile is None:
-                    results = thunk(args)
-                else:
-                    t0 = time.perf_counter()
-                    results = thunk(args)
-                    profile.record(node, time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                results = thunk(args)
+                profile.record(node, time.perf_counter() - t0)
             except NodeError:
                 raise
             except Exception as exc:
-                err = node_error(node, args, exc)
-                # The user sees the node, names, shapes and their own line, not
-                # the NumPy traceback from inside perform (kept on
-                # err.__cause__ with exception_verbosity='high').
-                if err.verbose:
-                    raise err from exc
-                raise err from None
+                _raise_node_error(node, args, exc)
             for o, r in zip(outs, results):
                 storage[o] = r
             del args, results
             for d in dead:
                 storage[d] = None
-            if profile is not None:  # the slots that changed (pass freed slots too)
-                profile.record_live(storage, outs + dead if dead else outs)
+            # the slots that changed (pass freed slots too)
+            profile.record_live(storage, outs + dead if dead else outs)
         return [storage[s] for s in self.output_slots]
+
+    def fail(self, position, values, exc):
+        """Re-raise ``exc``, raised by the thunk of schedule entry
+        ``position``, with node context; ``values`` maps the generated
+        code's variable names to the values of the call."""
+        node, _, ins, _, _ = self.schedule[position]
+        args = [values.get(self._names[i], self.storage_template[i]) for i in ins]
+        _raise_node_error(node, args, exc)
+
+
+def _raise_node_error(node, args, exc):
+    err = node_error(node, args, exc)
+    # The user sees the node, names, shapes and their own line, not the
+    # NumPy traceback from inside perform (kept on err.__cause__ with
+    # exception_verbosity='high').
+    if err.verbose:
+        raise err from exc
+    raise err from None
+
+
+def _generate_run(runner):
+    """``run(input_values) -> list of outputs`` for ``runner``'s schedule, as
+    generated Python (see ``Runner``).  Before each node the body sets ``k``
+    to its schedule position, so a failure is reported against that node."""
+    # slot s is the local v<s>, or the global c<s> for a constant
+    names = runner._names
+    env = {"NodeError": NodeError, "fail": runner.fail}
+    for s, name in enumerate(names):
+        if name[0] == "c":
+            env[name] = runner.storage_template[s]
+    body = []
+    params = [names[s] for s in runner.input_slots]
+    if params:
+        body.append(f"{', '.join(params)}, = input_values")
+    for k, (_, thunk, ins, outs, dead) in enumerate(runner.schedule):
+        env[f"t{k}"] = thunk
+        args = ", ".join(names[i] for i in ins)
+        targets = ", ".join(names[o] for o in outs)
+        body.append(f"k = {k}")
+        body.append(f"{targets}{',' if outs else ''} = t{k}([{args}])" if outs
+                    else f"t{k}([{args}])")
+        freed = [names[d] for d in dead if names[d][0] == "v"]
+        if freed:
+            body.append(f"del {', '.join(freed)}")
+    result = ", ".join(names[s] for s in runner.output_slots)
+    lines = ["def run(input_values):"]
+    if runner.schedule:
+        lines.append("    k = -1")
+        lines.append("    try:")
+        lines += ["        " + line for line in body]
+        lines += ["    except NodeError:",
+                  "        raise",
+                  "    except Exception as exc:",
+                  "        if k < 0:",  # not a thunk: the inputs did not unpack
+                  "            raise",
+                  "        fail(k, locals(), exc)",
+                  "        raise"]
+    else:
+        lines += ["    " + line for line in body]
+    lines.append(f"    return [{result}]")
+    source = "\n".join(lines) + "\n"
+    code = compile(source, f"<graphc runner {id(runner):#x}>", "exec")
+    exec(code, env)
+    run = env["run"]
+    run.source = source
+    return run
+
+
+def _tracked_owner(a):
+    """The array owning ndarray ``a``'s memory when NumPy tracks it: ``a`` or
+    its base, a plain ndarray with no base of its own (NumPy collapses view
+    chains onto it).  None when memory comes from elsewhere (a buffer object,
+    an array subclass, ...): then only ``np.may_share_memory`` can tell."""
+    owner = a.base
+    if owner is None:
+        owner = a
+    return owner if type(owner) is np.ndarray and owner.base is None else None
+
+
+def may_share_any(a, others):
+    """Whether ndarray ``a`` may share memory with one of the ndarrays
+    ``others``.  Arrays with different tracked owners cannot overlap, so the
+    bounds check (``np.may_share_memory``) runs only for the same owner or
+    untracked memory."""
+    owner = _tracked_owner(a)
+    for b in others:
+        if b is a:
+            return True
+        other = _tracked_owner(b)
+        if (owner is None or other is None or other is owner) and np.may_share_memory(a, b):
+            return True
+    return False
+
+
+class MemoryClaims:
+    """Arrays that belong to someone already (a call's inputs, shared
+    values, outputs handed out so far), indexed by tracked owner so that
+    checking a new array costs a dict lookup, not a scan."""
+
+    __slots__ = ("_by_owner", "_untracked", "_all")
+
+    def __init__(self, arrays=()):
+        self._by_owner = {}
+        self._untracked = []
+        self._all = []
+        for a in arrays:
+            self.add(a)
+
+    def add(self, a):
+        owner = _tracked_owner(a)
+        if owner is None:
+            self._untracked.append(a)
+        else:
+            self._by_owner.setdefault(id(owner), []).append(a)
+        self._all.append(a)
+
+    def overlaps(self, a):
+        """Whether ndarray ``a`` may share memory with a claimed array
+        (empty arrays share nothing, but are not their own copies)."""
+        owner = _tracked_owner(a)
+        if owner is None:
+            candidates = self._all
+        else:
+            candidates = self._by_owner.get(id(owner), []) + self._untracked
+        return any(c is a or (a.size and c.size and np.may_share_memory(a, c))
+                   for c in candidates)
 
 
 def _dead_after(schedule, outputs):

@@ -1,5 +1,6 @@
 """The kernel IR (see ``ir``): fused elementwise loop nests, optionally
-ending in a reduction, that the optimizer builds and backends lower."""
+ending in a reduction and its epilogue, that the optimizer builds and
+backends lower."""
 
-from .ir import (KApply, KConst, KInput, Kernel, KernelInput, KNode, Reduction, apply_scalar,
-                 broadcast_shape, cast, evaluate)
+from .ir import (KApply, KConst, KInput, Kernel, KernelInput, KNode, KReduced, Reduction,
+                 apply_scalar, broadcast_shape, cast, evaluate, output_shape)

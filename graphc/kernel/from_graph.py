@@ -18,7 +18,8 @@ import numpy as np
 from ..graph.basic import Constant
 from ..ops.elemwise import DimShuffle, Elemwise
 from ..ops.reduce import Reduce
-from .ir import KConst, KInput, Kernel, KernelInput, Reduction, apply_scalar, cast
+from .ir import (KConst, KInput, Kernel, KernelInput, KReduced, Reduction, apply_scalar, cast,
+                 map_leaves)
 
 
 def is_broadcast_pad(node):
@@ -81,60 +82,51 @@ class KernelBuilder:
         self._index = {}
         self._const_leaves = []  # (var, KConst), in case the kernel has no array input
 
-    def leaf(self, var):
+    def leaf(self, var, epilogue=False):
+        """``epilogue``: the value is read in the reduced output space."""
         var = unpad(var)
         if isinstance(var, Constant) and np.size(var.data) == 1:
             const = KConst(np.asarray(var.data).reshape(()), var.type.dtype)
-            self._const_leaves.append((var, const))
+            if not epilogue:
+                self._const_leaves.append((var, const))
             return const
-        k = self._index.get(var)
+        k = self._index.get((var, epilogue))
         if k is None:
-            k = self._index[var] = len(self.input_vars)
+            k = self._index[(var, epilogue)] = len(self.input_vars)
             self.input_vars.append(var)
             shape = var.type.shape
             self.specs.append(KernelInput(var.type.dtype, var.type.ndim,
-                                          [d == 1 for d in shape]))
+                                          [d == 1 for d in shape], epilogue))
         return KInput(k, var.type.dtype)
 
-    def finish(self, outputs, reduce=None):
+    def finish(self, outputs, reduce=None, epilogue=None):
         """(Kernel, input variables).  A kernel whose operands were all folded
         into literals keeps one of them as an array input: the loop shape is
         the broadcast of the inputs, so it needs at least one."""
-        if not self.input_vars and self._const_leaves:
+        if self._const_leaves and all(spec.epilogue for spec in self.specs):
             var, const = self._const_leaves[0]
-            self.leaf_array(var)
-            outputs = [_substitute(o, const, KInput(0, const.dtype)) for o in outputs]
-        return Kernel(self.specs, outputs, self.ndim, reduce), list(self.input_vars)
+            outputs = map_leaves(outputs, {const: KInput(self.leaf_array(var), const.dtype)})
+        return Kernel(self.specs, outputs, self.ndim, reduce, epilogue), list(self.input_vars)
 
     def leaf_array(self, var):
-        self._index[var] = len(self.input_vars)
+        """Read ``var`` as a loop-space array input; returns its index."""
+        k = self._index[(var, False)] = len(self.input_vars)
         self.input_vars.append(var)
         self.specs.append(KernelInput(var.type.dtype, var.type.ndim,
                                       [d == 1 for d in var.type.shape]))
+        return k
 
 
-def _substitute(root, old, new):
-    """``root`` with every occurrence of node ``old`` replaced by ``new``."""
-    from .ir import KApply, _toposort
-
-    done = {}
-    for node in _toposort([root]):
-        if node == old:
-            done[node] = new
-        elif isinstance(node, KApply):
-            done[node] = KApply(node.op, [done[a] for a in node.args], node.dtype)
-        else:
-            done[node] = node
-    return done[root]
-
-
-def build_kernel(members, outputs, ndim, reduce_node=None):
+def build_kernel(members, outputs, ndim, reduce_node=None, epilogue=(), results=()):
     """One Kernel computing ``outputs`` of the Elemwise ``members`` (in
     topological order); other values the members read become inputs.
 
     With ``reduce_node`` (a Reduce whose input is ``outputs[0]``) the single
     output is reduced, in the Reduce's output dtype (NumPy sums integers in
-    int64: the kernel output dtype must be the Reduce's).
+    int64: the kernel output dtype must be the Reduce's).  ``epilogue``
+    (Elemwise nodes in topological order, in the reduced output space) then
+    become the kernel's epilogue, whose visible ``results`` are graph
+    variables among the reduction's output and the epilogue's outputs.
     Returns (Kernel, input variables)."""
     builder = KernelBuilder(ndim)
     exprs = {}
@@ -146,7 +138,13 @@ def build_kernel(members, outputs, ndim, reduce_node=None):
     if reduce_node is not None:
         reduce = reduction_of(reduce_node)
         roots = [cast(r, reduce_node.outputs[0].type.dtype) for r in roots]
-    return builder.finish(roots, reduce)
+    if not epilogue:
+        return builder.finish(roots, reduce)
+    tail = {reduce_node.outputs[0]: KReduced(0, roots[0].dtype)}
+    for node in epilogue:
+        args = [tail[v] if v in tail else builder.leaf(v, epilogue=True) for v in node.inputs]
+        tail[node.outputs[0]] = elemwise_expression(node, args)
+    return builder.finish(roots, reduce, [tail[v] for v in results])
 
 
 def kernel_from_elemwise(node):
@@ -176,6 +174,13 @@ def failing_member(members, input_vars, input_values):
         return (1,) * (var.type.ndim - len(inner)) + tuple(inner)
 
     for node in members:
+        red = reduction_of(node)
+        if red is not None:  # an epilogue follows: its operands meet the reduced shape
+            inner = shape_of(node.inputs[0])
+            if inner is None:
+                return None
+            shapes[node.outputs[0]] = tuple(n for a, n in enumerate(inner) if a not in red.axes)
+            continue
         if not isinstance(node.op, Elemwise):
             continue
         operand_shapes = [shape_of(v) for v in node.inputs]

@@ -14,6 +14,16 @@ A Kernel is a fused elementwise computation over one loop nest:
 * ``reduce`` — optional ``Reduction(kind, axes)``: every output is reduced
   with ``kind`` (sum/prod/max/min) over ``axes`` of the loop nest, so that
   ``sum(x * y)`` never materialises ``x * y``.
+* ``epilogue`` — optional, only with ``reduce``: scalar expressions evaluated
+  once per element of the *reduced* output space, after the reduction, so
+  that ``sum(x) / n`` or ``b - lr * sum(g, axis=0)`` is one kernel.  Its
+  leaves are ``KReduced(k)`` (the reduced value of ``outputs[k]``), literals
+  and inputs flagged ``KernelInput(..., epilogue=True)``: those are read in
+  the output space (aligned to the right against the reduced shape, length-1
+  dimensions broadcasting) and never by the loop body.  With an epilogue the
+  kernel's visible results (``Kernel.results``) are the epilogue
+  expressions; the raw reductions stay internal unless the epilogue lists a
+  ``KReduced`` itself.  Without one, ``results`` is ``outputs`` (unchanged).
 
 Kernels are immutable values: they hash and compare by their canonical text
 (``Kernel.text``), which is also the key of the on-disk compile cache and
@@ -60,6 +70,19 @@ class KInput(KNode):
         self.index = int(index)
         self.dtype = _dtype_name(dtype)
         self._key = ("in", self.index, self.dtype)
+        self._hash = hash(self._key)
+
+
+class KReduced(KNode):
+    """The reduced value of kernel output ``index`` at the current position of
+    the output space (epilogue expressions only)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index, dtype):
+        self.index = int(index)
+        self.dtype = _dtype_name(dtype)
+        self._key = ("red", self.index, self.dtype)
         self._hash = hash(self._key)
 
 
@@ -110,20 +133,23 @@ def cast(node, dtype):
 
 class KernelInput:
     """Dtype and rank of one input array; ``broadcastable`` marks the
-    dimensions known (statically) to be 1, i.e. read with stride 0."""
+    dimensions known (statically) to be 1, i.e. read with stride 0;
+    ``epilogue`` inputs are read in the reduced output space, by the
+    epilogue only (see the module docstring)."""
 
-    __slots__ = ("dtype", "ndim", "broadcastable")
+    __slots__ = ("dtype", "ndim", "broadcastable", "epilogue")
 
-    def __init__(self, dtype, ndim, broadcastable=None):
+    def __init__(self, dtype, ndim, broadcastable=None, epilogue=False):
         self.dtype = _dtype_name(dtype)
         self.ndim = int(ndim)
         self.broadcastable = tuple(bool(b) for b in (broadcastable or (False,) * self.ndim))
+        self.epilogue = bool(epilogue)
         if len(self.broadcastable) != self.ndim:
             raise ValueError("broadcastable must have one flag per dimension")
 
     def text(self):
         dims = ",".join("1" if b else "n" for b in self.broadcastable)
-        return f"{self.dtype}[{dims}]"
+        return f"{self.dtype}[{dims}]" + ("@out" if self.epilogue else "")
 
 
 class Reduction:
@@ -159,27 +185,61 @@ class Reduction:
 class Kernel:
     """A fused loop nest: see the module docstring."""
 
-    def __init__(self, inputs, outputs, ndim, reduce=None):
+    def __init__(self, inputs, outputs, ndim, reduce=None, epilogue=None):
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
         self.ndim = int(ndim)
         self.reduce = reduce
+        self.epilogue = None if epilogue is None else tuple(epilogue)
         for k, inp in enumerate(self.inputs):
-            if inp.ndim > self.ndim:
-                raise ValueError(f"kernel input {k} has rank {inp.ndim} > loop rank {self.ndim}")
+            limit = self.out_ndim if inp.epilogue else self.ndim
+            if inp.ndim > limit:
+                space = "output" if inp.epilogue else "loop"
+                raise ValueError(f"kernel input {k} has rank {inp.ndim} > {space} rank {limit}")
         if reduce is not None and any(a >= self.ndim for a in reduce.axes):
             raise ValueError(f"reduction axes {reduce.axes} outside a {self.ndim}-d loop")
-        self.nodes = _toposort(self.outputs)
-        for node in self.nodes:
-            if isinstance(node, KInput) and (
-                    node.index >= len(self.inputs) or node.dtype != self.inputs[node.index].dtype):
-                raise ValueError(f"{node!r} does not match the kernel's inputs")
+        if self.epilogue is not None and reduce is None:
+            raise ValueError("a kernel epilogue needs a reduction")
+        if self.epilogue is None and any(i.epilogue for i in self.inputs):
+            raise ValueError("epilogue inputs in a kernel without an epilogue")
+        body = _toposort(self.outputs)
+        self._check_leaves(body, in_epilogue=False)
+        self.nodes = body
+        #: ``nodes[:body_size]`` is the loop body, the rest the epilogue's own nodes
+        self.body_size = len(body)
+        if self.epilogue is not None:
+            seen = set(body)
+            epilogue_nodes = _toposort(self.epilogue)
+            self._check_leaves(epilogue_nodes, in_epilogue=True)
+            # nodes the body also computes (literal subexpressions) are reused
+            self.nodes = body + [n for n in epilogue_nodes if n not in seen]
         self.text = self._text()
         self._hash = hash(self.text)
 
+    def _check_leaves(self, nodes, in_epilogue):
+        """Body nodes read loop-space inputs; epilogue nodes read reduced
+        values and output-space inputs (a literal may appear in both)."""
+        for node in nodes:
+            if isinstance(node, KInput):
+                if node.index >= len(self.inputs) or node.dtype != self.inputs[node.index].dtype:
+                    raise ValueError(f"{node!r} does not match the kernel's inputs")
+                if self.inputs[node.index].epilogue != in_epilogue:
+                    where = "the epilogue" if in_epilogue else "the loop body"
+                    raise ValueError(f"{where} reads input {node.index} of the other space")
+            elif isinstance(node, KReduced):
+                if not in_epilogue:
+                    raise ValueError(f"{node!r} outside the epilogue")
+                if node.index >= len(self.outputs) or node.dtype != self.outputs[node.index].dtype:
+                    raise ValueError(f"{node!r} does not match the kernel's reductions")
+
+    @property
+    def results(self):
+        """The expressions of the kernel's visible outputs."""
+        return self.outputs if self.epilogue is None else self.epilogue
+
     @property
     def output_dtypes(self):
-        return [o.dtype for o in self.outputs]
+        return [o.dtype for o in self.results]
 
     @property
     def out_ndim(self):
@@ -191,9 +251,16 @@ class Kernel:
         ins = ", ".join(f"i{k}: {inp.text()}" for k, inp in enumerate(self.inputs))
         lines.append(f"kernel[{self.ndim}d]({ins})"
                      + (f" reduce {self.reduce.text()}" if self.reduce else ""))
-        for node in self.nodes:
+        body = self.body_size
+        for pos, node in enumerate(self.nodes):
+            if pos == body:
+                for k, out in enumerate(self.outputs):
+                    lines.append(f"  r{k} = {self.reduce.kind}({names[out]}) : {out.dtype}")
+                lines.append("  epilogue:")
             if isinstance(node, KInput):
                 names[node] = f"i{node.index}"
+            elif isinstance(node, KReduced):
+                names[node] = f"r{node.index}"
             elif isinstance(node, KConst):
                 names[node] = f"{node.value.item()!r}:{node.dtype}"
             else:
@@ -201,18 +268,55 @@ class Kernel:
                 args = ", ".join(names[a] for a in node.args)
                 lines.append(f"  {name} = {node.op.name}({args}) : {node.dtype}")
                 names[node] = name
-        for k, out in enumerate(self.outputs):
+        if self.epilogue is not None and body == len(self.nodes):
+            # every epilogue node is also a body node (a literal): still mark the section
+            for k, out in enumerate(self.outputs):
+                lines.append(f"  r{k} = {self.reduce.kind}({names[out]}) : {out.dtype}")
+            lines.append("  epilogue:")
+        for k, out in enumerate(self.results):
             lines.append(f"  o{k} = {names[out]} : {out.dtype}")
         return "\n".join(lines)
+
+    def split_epilogue(self):
+        """This kernel as two: ``(body, tail, loop_inputs, tail_inputs)``.
+
+        ``body`` is the reduction without the epilogue, reading the kernel
+        inputs listed in ``loop_inputs``; ``tail`` is an elementwise kernel
+        over the output space whose inputs are the body's results followed by
+        the kernel inputs listed in ``tail_inputs``.  Running one after the
+        other computes ``results`` -- what a backend that cannot fuse the
+        epilogue into its reduction loop runs instead."""
+        if self.epilogue is None:
+            raise ValueError("split_epilogue: the kernel has no epilogue")
+        loop = [k for k, inp in enumerate(self.inputs) if not inp.epilogue]
+        late = [k for k, inp in enumerate(self.inputs) if inp.epilogue]
+        body_map = {KInput(k, self.inputs[k].dtype): KInput(j, self.inputs[k].dtype)
+                    for j, k in enumerate(loop)}
+        body = Kernel([self.inputs[k] for k in loop], map_leaves(self.outputs, body_map),
+                      self.ndim, self.reduce)
+        nred = len(self.outputs)
+        tail_map = {KReduced(k, o.dtype): KInput(k, o.dtype) for k, o in enumerate(self.outputs)}
+        tail_map.update((KInput(k, self.inputs[k].dtype), KInput(nred + j, self.inputs[k].dtype))
+                        for j, k in enumerate(late))
+        specs = [KernelInput(o.dtype, self.out_ndim) for o in self.outputs]
+        specs += [KernelInput(self.inputs[k].dtype, self.inputs[k].ndim,
+                              self.inputs[k].broadcastable) for k in late]
+        tail = Kernel(specs, map_leaves(self.epilogue, tail_map), self.out_ndim)
+        return body, tail, loop, late
 
     def key(self):
         """A stable hex digest of the kernel (the compile-cache key part)."""
         return hashlib.sha256(self.text.encode()).hexdigest()
 
     def expression(self, k=0, input_names=None):
-        """Output ``k`` as one infix string, for printing."""
+        """Visible output ``k`` as one infix string, for printing; in an
+        epilogue ``rK`` reads as the reduction ``kind(body K)``."""
         names = input_names or [f"i{j}" for j in range(len(self.inputs))]
-        return _infix(self.outputs[k], names)
+        if self.epilogue is None:
+            return _infix(self.outputs[k], names)
+        reduced = [f"{self.reduce.kind}{list(self.reduce.axes)}({_infix(o, names)})"
+                   for o in self.outputs]
+        return _infix(self.epilogue[k], names, reduced)
 
     def __eq__(self, other):
         return isinstance(other, Kernel) and self.text == other.text
@@ -221,10 +325,24 @@ class Kernel:
         return self._hash
 
     def __repr__(self):
-        return f"<Kernel {len(self.inputs)} in, {len(self.outputs)} out, {len(self.nodes)} nodes>"
+        return f"<Kernel {len(self.inputs)} in, {len(self.results)} out, {len(self.nodes)} nodes>"
 
     def __str__(self):
         return self.text
+
+
+def map_leaves(roots, replace):
+    """``roots`` rebuilt with each leaf found in the dict ``replace``
+    (a node -> its replacement) substituted."""
+    done = {}
+    for node in _toposort(roots):
+        if node in replace:
+            done[node] = replace[node]
+        elif isinstance(node, KApply):
+            done[node] = KApply(node.op, [done[a] for a in node.args], node.dtype)
+        else:
+            done[node] = node
+    return [done[r] for r in roots]
 
 
 def _toposort(outputs):
@@ -246,11 +364,13 @@ def _toposort(outputs):
     return order
 
 
-def _infix(root, names):
+def _infix(root, names, reduced=()):
     text = {}
     for node in _toposort([root]):
         if isinstance(node, KInput):
             text[node] = names[node.index]
+        elif isinstance(node, KReduced):
+            text[node] = reduced[node.index]
         elif isinstance(node, KConst):
             text[node] = repr(node.value.item())
         elif isinstance(node.op, scal.Cast):
@@ -277,8 +397,23 @@ def _balanced(s):
 
 
 def broadcast_shape(kernel, shapes):
-    """The loop-nest shape for input arrays of ``shapes`` (NumPy rules)."""
-    padded = [(1,) * (kernel.ndim - len(s)) + tuple(s) for s in shapes]
+    """The loop-nest shape for input arrays of ``shapes`` (NumPy rules).
+    ``shapes`` holds one entry per kernel input (epilogue inputs, read in the
+    output space, do not shape the loop) or only the loop inputs' shapes."""
+    if len(shapes) == len(kernel.inputs):
+        shapes = [s for s, inp in zip(shapes, kernel.inputs) if not inp.epilogue]
+    return _broadcast(kernel.ndim, shapes)
+
+
+def output_shape(kernel, reduced_shape, shapes):
+    """The shape of an epilogue kernel's results: the reduced shape broadcast
+    with the epilogue inputs' ``shapes`` (one entry per kernel input)."""
+    epilogue = [s for s, inp in zip(shapes, kernel.inputs) if inp.epilogue]
+    return _broadcast(kernel.out_ndim, [tuple(reduced_shape)] + epilogue)
+
+
+def _broadcast(ndim, shapes):
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
     try:
         return np.broadcast_shapes(*padded) if padded else ()
     except ValueError:
@@ -300,7 +435,8 @@ def evaluate(kernel, arrays, out=None):
     whose root is a ufunc call read by nothing else is computed straight into
     its destination, after every other value has been computed, so the
     values are those of the out-of-place evaluation.  Destinations are
-    ignored for a reduction.
+    ignored for a reduction.  An epilogue runs on the reduced values (see
+    the module docstring); its results are fresh arrays of ``output_shape``.
     """
     arrays = [np.asarray(a, dtype=inp.dtype) for a, inp in zip(arrays, kernel.inputs)]
     if len(arrays) != len(kernel.inputs):
@@ -310,7 +446,7 @@ def evaluate(kernel, arrays, out=None):
     deferred = {kernel.outputs[k] for k in direct}
     values = {}
     with np.errstate(all="ignore"):
-        for node in kernel.nodes:
+        for node in kernel.nodes[:kernel.body_size]:
             if isinstance(node, KInput):
                 values[node] = arrays[node.index]
             elif isinstance(node, KConst):
@@ -336,6 +472,8 @@ def evaluate(kernel, arrays, out=None):
             else:
                 results[k] = np.array(np.broadcast_to(value, shape), dtype=root.dtype)
             returned.add(id(results[k]))
+        if kernel.epilogue is not None:
+            return _evaluate_epilogue(kernel, arrays, results, values)
         # Destinations may be input buffers: they are written only now that
         # every other value exists, and a root that reads another root's
         # destination is computed out of place first.
@@ -351,6 +489,24 @@ def evaluate(kernel, arrays, out=None):
             root.op.nfunc(*(values[a] for a in root.args), out=dest)
             results[k] = dest
     return results
+
+
+def _evaluate_epilogue(kernel, arrays, reduced, values):
+    """The epilogue's results given the ``reduced`` outputs (``values``
+    already holds the loop body's nodes, literals included)."""
+    shape = output_shape(kernel, np.shape(reduced[0]), [a.shape for a in arrays])
+    for node in kernel.nodes[kernel.body_size:]:
+        if isinstance(node, KInput):
+            values[node] = arrays[node.index]
+        elif isinstance(node, KReduced):
+            values[node] = reduced[node.index]
+        elif isinstance(node, KConst):
+            values[node] = node.value
+        else:
+            result = node.op.impl(*(values[a] for a in node.args))
+            values[node] = np.asarray(result).astype(node.dtype, copy=False)
+    return [np.array(np.broadcast_to(values[root], shape), dtype=root.dtype)
+            for root in kernel.epilogue]
 
 
 def _direct_outputs(kernel, out, shape):

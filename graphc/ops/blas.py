@@ -39,6 +39,13 @@ class Dot(Op):
             dtype = np.dtype(bool)
         return Apply(self, [a, b], [TensorType(dtype, shape=shape).make_variable()])
 
+    def infer_shape(self, node, input_shapes):
+        """Outer dims of the operands; the inner ones must be equal."""
+        from ..graph.shape_feature import InferredShapes
+
+        sa, sb = input_shapes
+        return InferredShapes([sa[:-1] + sb[1:]], equal=[(sa[-1], sb[0])])
+
     def perform(self, node, inputs):
         a, b = inputs
         return (np.asarray(np.dot(a, b), dtype=node.outputs[0].type.dtype),)
@@ -83,6 +90,20 @@ class MatMul(Op):
             "matmul", [TensorType("float64", shape=pa)(), TensorType("float64", shape=pb)()])
         shape = batch + ((sa[-2],) if a.ndim > 1 else ()) + ((sb[-1],) if b.ndim > 1 else ())
         return Apply(self, [a, b], [TensorType(_product_dtype(a, b), shape=shape).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        """Broadcast batch dims, then rows of A and columns of B; inner equal."""
+        from ..graph.shape_feature import InferredShapes, broadcast_dims
+
+        a, b = node.inputs
+        sa = input_shapes[0] if a.ndim > 1 else (1,) + input_shapes[0]
+        sb = input_shapes[1] if b.ndim > 1 else input_shapes[1] + (1,)
+        n = max(len(sa), len(sb)) - 2
+        pa = (1,) * (n - (len(sa) - 2)) + sa[:-2]
+        pb = (1,) * (n - (len(sb) - 2)) + sb[:-2]
+        batch = tuple(broadcast_dims(x, y) for x, y in zip(pa, pb))
+        shape = batch + ((sa[-2],) if a.ndim > 1 else ()) + ((sb[-1],) if b.ndim > 1 else ())
+        return InferredShapes([shape], equal=[(sa[-1], sb[-2])])
 
     def perform(self, node, inputs):
         a, b = inputs
@@ -132,15 +153,20 @@ def _unbatch(g, x2, x):
 BLAS_DTYPES = ("float32", "float64")
 
 
+#: +0.0 of each BLAS dtype, made once (a NumPy scalar per call costs more
+#: than the epilogue itself at batch-1 sizes)
+_ZERO = {np.dtype(d): np.dtype(d).type(0) for d in ("float32", "float64")}
+
+
 def _relu_inplace(out):
     # T.nnet.relu is switch(x > 0, x, 0): NaN and -0.0 give +0.0.  fmax(x, +0.0)
     # returns its second operand for NaN and for equal operands, so it matches.
-    return np.fmax(out, out.dtype.type(0), out=out)
+    return np.fmax(out, _ZERO[out.dtype], out=out)
 
 
 def _maximum0_inplace(out):
     # T.maximum(x, 0): NaN propagates, exactly as np.maximum with that order.
-    return np.maximum(out, out.dtype.type(0), out=out)
+    return np.maximum(out, _ZERO[out.dtype], out=out)
 
 
 def _sigmoid_inplace(out):
@@ -250,6 +276,17 @@ class Gemm(Op):
                 TensorType(a.type.dtype, shape=shape)(), TensorType(c.type.dtype, shape=padded)()])
         return Apply(self, operands, [TensorType(a.type.dtype, shape=shape).make_variable()])
 
+    def infer_shape(self, node, input_shapes):
+        """op(A) @ op(B)'s dims (inner ones equal), broadcast against C."""
+        from ..graph.shape_feature import InferredShapes, broadcast_dims
+
+        shapes = product_shape(self, input_shapes[0], input_shapes[1])
+        if len(input_shapes) > 2:
+            (shape,), c = shapes, input_shapes[2]
+            c = (1,) * (len(shape) - len(c)) + c
+            shapes = InferredShapes([tuple(map(broadcast_dims, shape, c))], shapes.equal)
+        return shapes
+
     def perform(self, node, inputs):
         a, b = inputs[0], inputs[1]
         if self.trans_a:
@@ -266,13 +303,33 @@ class Gemm(Op):
             if self.beta != 1.0 and self.beta != -1.0:
                 c = np.multiply(c, scalar(self.beta))
             combine = np.subtract if self.beta == -1.0 else np.add
-            if np.broadcast_shapes(out.shape, c.shape) == out.shape:
+            if _broadcasts_into(c.shape, out.shape):
                 combine(out, c, out=out)
             else:  # C is larger than the product (dims unknown until run time)
                 out = combine(out, c)
         if self.activation is not None:
             GEMM_ACTIVATIONS[self.activation](out)
         return (out,)
+
+
+def _broadcasts_into(small, big):
+    """Whether shape ``small`` broadcasts to exactly ``big`` (so the result
+    can be accumulated in place); ``np.broadcast_shapes`` costs microseconds
+    per call, this a few tuple reads."""
+    offset = len(big) - len(small)
+    if offset < 0:
+        return False
+    return small == big[offset:] or all(s == 1 or s == big[offset + d]
+                                        for d, s in enumerate(small))
+
+
+def product_shape(op, sa, sb):
+    """The symbolic shape of ``op(A) @ op(B)`` (Gemm flags), inner dims equal."""
+    from ..graph.shape_feature import InferredShapes
+
+    sa = sa[::-1] if op.trans_a else sa
+    sb = sb[::-1] if op.trans_b else sb
+    return InferredShapes([sa[:-1] + sb[1:]], equal=[(sa[-1], sb[0])])
 
 
 class ProductShape(Op):
@@ -295,6 +352,9 @@ class ProductShape(Op):
         # The product's type is exactly the C-less Gemm's (same checks, too).
         product = Gemm(trans_a=self.trans_a, trans_b=self.trans_b).make_node(a, b)
         return Apply(self, product.inputs, [product.outputs[0].type.make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        return product_shape(self, input_shapes[0], input_shapes[1])
 
     def perform(self, node, inputs):
         sa = inputs[0].shape[::-1] if self.trans_a else inputs[0].shape

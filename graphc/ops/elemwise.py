@@ -98,6 +98,12 @@ class Elemwise(Op):
         shape = broadcast_static_shapes(sop.name, inputs)
         return Apply(self, inputs, [TensorType(out_dtype, shape=shape).make_variable()])
 
+    def infer_shape(self, node, input_shapes):
+        """Each dim is the broadcast of the operands' dims."""
+        from ..graph.shape_feature import broadcast_dims
+
+        return [tuple(broadcast_dims(*dims) for dims in zip(*input_shapes))]
+
     def perform(self, node, inputs):
         out = self.scalar_op.impl(*inputs)
         return (np.asarray(out, dtype=node.outputs[0].type.dtype),)
@@ -140,6 +146,15 @@ class SumToShapeOf(Op):
         shape = tuple(None if (xs is None and gs != 1) else s
                       for s, xs, gs in zip(shape, x.type.shape, g.type.shape))
         return Apply(self, [g, x], [TensorType(g.dtype, shape=shape).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        """x's dim wherever g's is x's or a broadcast that includes it (g was
+        broadcast from x: summed to 1 where x is 1, else already x's)."""
+        from ..graph.shape_feature import dim_members
+
+        g_shape, x_shape = input_shapes
+        return [tuple(x if dim_members(x) <= dim_members(g) else None
+                      for g, x in zip(g_shape, x_shape))]
 
     def perform(self, node, inputs):
         g, x = inputs
@@ -191,6 +206,10 @@ class DimShuffle(Op):
                                  "only length-1 dimensions can be dropped")
         shape = tuple(1 if o == "x" else x.type.shape[o] for o in self.new_order)
         return Apply(self, [x], [TensorType(x.type.dtype, shape=shape).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        (shape,) = input_shapes
+        return [tuple(1 if o == "x" else shape[o] for o in self.new_order)]
 
     def perform(self, node, inputs):
         (x,) = inputs

@@ -61,6 +61,9 @@ class Reduce(Op):
         shape = tuple(s for i, s in enumerate(x.type.shape) if i not in self.axis)
         return Apply(self, [x], [TensorType(np.asarray(probe).dtype, shape=shape).make_variable()])
 
+    def infer_shape(self, node, input_shapes):
+        return [tuple(d for i, d in enumerate(input_shapes[0]) if i not in self.axis)]
+
     def perform(self, node, inputs):
         (x,) = inputs
         out_dtype = node.outputs[0].type.dtype
@@ -125,6 +128,12 @@ class ArgReduce(Op):
         shape = () if self.axis is None else tuple(
             s for i, s in enumerate(x.type.shape) if i != self.axis)
         return Apply(self, [x], [TensorType("int64", shape=shape).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        if self.axis is None:
+            return [()]
+        axis = self.axis % max(len(input_shapes[0]), 1)
+        return [tuple(d for i, d in enumerate(input_shapes[0]) if i != axis)]
 
     def perform(self, node, inputs):
         fn = np.argmax if self.kind == "argmax" else np.argmin

@@ -65,6 +65,9 @@ class Shape(Op):
         x = as_tensor_variable(x)
         return Apply(self, [x], [TensorType("int64", shape=(x.ndim,)).make_variable()])
 
+    def infer_shape(self, node, input_shapes):
+        return [(len(input_shapes[0]),)]
+
     def perform(self, node, inputs):
         return (np.array(inputs[0].shape, dtype=np.int64),)
 
@@ -89,6 +92,9 @@ class MakeVector(Op):
             if s.ndim != 0:
                 raise TypeError(f"MakeVector takes scalars, got {_describe(s)}")
         return Apply(self, scalars, [TensorType(self.dtype, shape=(len(scalars),)).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        return [(len(input_shapes),)]
 
     def perform(self, node, inputs):
         return (np.array([np.asarray(i).item() for i in inputs], dtype=self.dtype)
@@ -125,6 +131,13 @@ class Reshape(Op):
                 entries[neg[0]] = known_in // rest
         out_shape = tuple(None if e is None or e < 0 else e for e in entries)
         return Apply(self, [x, shape], [TensorType(x.dtype, shape=out_shape).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        """The entries of the shape vector that hold known dims (-1 is unknown)."""
+        entries = input_shapes.value(1)
+        if not isinstance(entries, tuple) or len(entries) != self.ndim:
+            return None
+        return [tuple(None if isinstance(e, int) and e < 0 else e for e in entries)]
 
     def perform(self, node, inputs):
         x, shape = inputs
@@ -165,6 +178,11 @@ class Alloc(Op):
                 shape[lead + i] = v
         shape = tuple(shape)
         return Apply(self, [value] + dims, [TensorType(value.dtype, shape=shape).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        """The dims the dimension inputs hold (``alloc(v, *x.shape)`` has x's)."""
+        dims = [input_shapes.value(i) for i in range(1, len(node.inputs))]
+        return [tuple(None if isinstance(d, tuple) else d for d in dims)]
 
     def perform(self, node, inputs):
         value, *dims = inputs
@@ -224,6 +242,16 @@ class Join(Op):
                 shape.append(known.pop() if known else None)
         return Apply(self, tensors, [TensorType(dtype, shape=tuple(shape)).make_variable()])
 
+    def infer_shape(self, node, input_shapes):
+        """The first operand's dims off the join axis (all must be equal)."""
+        from ..graph.shape_feature import InferredShapes
+
+        axis = self.axis % len(input_shapes[0])
+        first = input_shapes[0]
+        shape = tuple(None if d == axis else first[d] for d in range(len(first)))
+        equal = [(first[d], s[d]) for s in input_shapes[1:] for d in range(len(first)) if d != axis]
+        return InferredShapes([shape], equal)
+
     def perform(self, node, inputs):
         return (np.concatenate(inputs, axis=self.axis).astype(node.outputs[0].type.dtype, copy=False),)
 
@@ -261,6 +289,14 @@ class ARange(Op):
         length = len(np.arange(*vals)) if all(v is not None for v in vals) else None
         return Apply(self, [start, stop, step],
                      [TensorType(self.dtype, shape=(length,)).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        """``arange(0, n, 1)`` has length n when n holds a dim (e.g. x.shape[0])."""
+        start, stop, step = (input_shapes.value(i) for i in range(3))
+        if start == 0 and step == 1 and stop is not None and not isinstance(stop, tuple) and \
+                not isinstance(stop, int):
+            return [(stop,)]
+        return None
 
     def perform(self, node, inputs):
         start, stop, step = (np.asarray(v).item() for v in inputs)
@@ -312,6 +348,9 @@ class Tile(Op):
                              f"{_describe(x)}")
         shape = tuple(None if s is None else s * r for s, r in zip(x.type.shape, self.reps))
         return Apply(self, [x], [TensorType(x.dtype, shape=shape).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        return [tuple(d if r == 1 else None for d, r in zip(input_shapes[0], self.reps))]
 
     def perform(self, node, inputs):
         return (np.tile(inputs[0], self.reps),)

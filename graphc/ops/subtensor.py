@@ -164,6 +164,52 @@ def _spec_str(spec, idx_inputs):
     return ", ".join(parts)
 
 
+def index_result_shape(shape, spec, idx_shapes):
+    """Symbolic dims of ``x[index]`` (NumPy rules, as ``infer_index_shape``):
+    full slices keep the dim, bounded ones are unknown (None), integer and
+    advanced indices broadcast together and go where NumPy puts them."""
+    from ..graph.shape_feature import broadcast_dims
+
+    it = iter(idx_shapes)
+    pos, basic_out, adv_shapes, adv_positions = 0, [], [], []
+    for e in spec:
+        kind = e[0]
+        if kind == "newaxis":
+            basic_out.append(1)
+        elif kind in ("int", "adv"):
+            ishape = next(it)
+            if kind == "adv" and ishape is None:  # boolean mask: a count of its own
+                return None
+            adv_positions.append(len(basic_out))
+            adv_shapes.append(() if kind == "int" else ishape)
+            basic_out.append(kind)
+            pos += 1
+        else:
+            for _ in range(sum(e[1:])):
+                next(it)
+            basic_out.append(shape[pos] if not any(e[1:]) else None)
+            pos += 1
+    rest = tuple(shape[pos:])
+    if not any(e[0] == "adv" for e in spec):
+        return tuple(d for d in basic_out if d != "int") + rest
+    nd = max(len(s) for s in adv_shapes)
+    padded = [(1,) * (nd - len(s)) + tuple(s) for s in adv_shapes]
+    bshape = tuple(broadcast_dims(*col) for col in zip(*padded))
+    others = [d for d in basic_out if d not in ("int", "adv")]
+    if adv_positions == list(range(adv_positions[0], adv_positions[-1] + 1)):
+        first = adv_positions[0]
+        before = [d for d in basic_out[:first] if d not in ("int", "adv")]
+        after = [d for d in basic_out[first:] if d not in ("int", "adv")]
+        return tuple(before) + bshape + tuple(after) + rest
+    return bshape + tuple(others) + rest
+
+
+def _index_shapes(node, input_shapes, first):
+    """Per index input its shape (None for a boolean mask)."""
+    return [None if v.type.numpy_dtype.kind == "b" else s
+            for v, s in zip(node.inputs[first:], input_shapes[first:])]
+
+
 class Subtensor(Op):
     """``x[index]`` with NumPy semantics (basic slicing and advanced arrays)."""
 
@@ -183,6 +229,11 @@ class Subtensor(Op):
         _check_index_inputs(self.idx_spec, idx_inputs)
         shape = infer_index_shape(x, self.idx_spec, idx_inputs)
         return Apply(self, [x] + idx_inputs, [TensorType(x.dtype, shape=shape).make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        shape = index_result_shape(input_shapes[0], self.idx_spec,
+                                   _index_shapes(node, input_shapes, 1))
+        return None if shape is None else [shape]
 
     def perform(self, node, inputs):
         x, *idx = inputs
@@ -240,6 +291,9 @@ class IncSubtensor(Op):
         if not np.can_cast(y.type.numpy_dtype, x.type.numpy_dtype, "same_kind"):
             raise TypeError(f"cannot write {_describe(y)} into {_describe(x)}")
         return Apply(self, [x, y] + idx_inputs, [x.type.make_variable()])
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
 
     def perform(self, node, inputs):
         x, y, *idx = inputs

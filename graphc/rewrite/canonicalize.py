@@ -29,9 +29,11 @@ difference accepted is ``-0.0 + 0`` -> ``-0.0``.
 import numpy as np
 
 from ..graph.basic import Constant
+from ..graph.shape_feature import ShapeFeature, dim_members
 from ..ops import scalar as scal
 from ..ops.elemwise import DimShuffle, Elemwise, SumToShapeOf, pad_left
 from ..ops.reduce import Reduce
+from ..ops.subtensor import Subtensor
 from ..tensor.type import TensorType
 from ..tensor.var import TensorConstant
 from .constant_fold import MAX_FOLDED_BYTES
@@ -39,6 +41,9 @@ from .engine import GraphRewrite, pipeline
 
 #: How many times the rules are retried on a node a rule just built.
 LOCAL_FIXPOINT_LIMIT = 8
+#: Sweeps redone when operands a rule dropped took a check with them (the
+#: last one drops nothing).
+MAX_SWEEP_ATTEMPTS = 2
 
 
 # ------------------------------------------------------------ graph queries
@@ -107,18 +112,43 @@ class SweepRewrite(GraphRewrite):
 
     def apply(self, fgraph):
         self.fgraph = fgraph
+        blocked, constraints = set(), True
+        for _ in range(MAX_SWEEP_ATTEMPTS):
+            self._sweep(fgraph, blocked, constraints)
+            verdict = self._validate_drops()
+            if verdict is None:
+                break
+            more_blocked, constraints = verdict
+            blocked |= more_blocked
+        else:  # still unsound: no rule may drop an operand at all
+            self._sweep(fgraph, None, False)
+        fired = len(self.mapping)
+        fgraph.replace_all(list(self.mapping.items()))
+        self.fgraph = self.mapping = self._built = self._bsrc = self._origin = None
+        self.shapes = self._drops = None
+        return fired
+
+    def _sweep(self, fgraph, blocked, constraints):
+        """One topological sweep computing ``self.mapping`` (the graph is not
+        touched); rules do not drop operands of the nodes in ``blocked``."""
         self.mapping = {}
         self._built = {}
         self._bsrc = {}
         self._origin = {}
+        self._drops = []
+        self._blocked = blocked
+        self._rule_var = None
+        self.shapes = ShapeFeature(constraints=constraints)
         for node in fgraph.toposort():
             if len(node.outputs) != 1:
                 continue
             # Rules read the node's inputs through the mapping; a node no
             # rule changes is not copied: replace_all rewires it at the end.
             old = new = node.outputs[0]
+            self._current = old
             for _ in range(LOCAL_FIXPOINT_LIMIT):
                 try:
+                    self._rule_var = new
                     candidate = self.rules(new) if new.owner is not None else None
                     if candidate is None or candidate is new:
                         break
@@ -133,10 +163,71 @@ class SweepRewrite(GraphRewrite):
             if new is not old:
                 self.mapping[old] = new
                 self._origin.setdefault(new, old)
-        fired = len(self.mapping)
-        fgraph.replace_all(list(self.mapping.items()))
-        self.fgraph = self.mapping = self._built = self._bsrc = self._origin = None
-        return fired
+
+    # -- operands a rule stops reading
+    def may_drop(self):
+        """Whether a rule may stop reading an operand of the current node."""
+        blocked = self._blocked
+        return blocked is not None and self._current not in blocked and \
+            self._rule_var not in blocked
+
+    def drop(self, var):
+        """Record that the current node's replacement no longer reads ``var``
+        (its producers may die, and with them the checks they perform)."""
+        self._drops.append(((self._current, self._rule_var), var))
+
+    def _validate_drops(self):
+        """None when the sweep's result is sound, else (nodes whose operands
+        must not be dropped, whether shape constraints may be used).
+
+        The nodes that die because an operand was dropped must be unable to
+        fail (``ShapeFeature.check_free``): otherwise a user's shape error
+        would vanish.  A proof that used an equality some node checks is
+        only valid while that node runs, so if one of those witnesses dies
+        the sweep reruns without constraints."""
+        if not self._drops:
+            return None
+        live = self._live_after()
+        dead = {n for n in self.fgraph.apply_nodes if n not in live}
+        if not dead:
+            return None
+        shapes = self.shapes
+        if shapes.used_constraints and any(w in dead for w in shapes.witnesses):
+            return set(), False
+        bad = {n for n in dead if not shapes.check_free(n)}
+        if not bad:
+            return None
+        blamed = set()
+        for old, var in self._drops:
+            seen, stack = set(), [var]
+            while stack:
+                owner = stack.pop().owner
+                if owner is None or owner not in dead or owner in seen:
+                    continue
+                if owner in bad:
+                    blamed.update(old)
+                    break
+                seen.add(owner)
+                stack.extend(owner.inputs)
+        return blamed or {v for old, _ in self._drops for v in old}, shapes.constraints
+
+    def _live_after(self):
+        """The original nodes still needed once the mapping is applied."""
+        mapping, live = self.mapping, set()
+        stops = set(self.fgraph.inputs)
+        stack = [mapping.get(o, o) for o in self.fgraph.outputs]
+        seen = set()
+        while stack:
+            v = stack.pop()
+            if v in seen or v in stops:
+                continue
+            seen.add(v)
+            owner = v.owner
+            if owner is None:
+                continue
+            live.add(owner)
+            stack.extend(mapping.get(i, i) for i in owner.inputs)
+        return live
 
     def rules(self, var):
         raise NotImplementedError
@@ -295,10 +386,11 @@ class Canonicalize(SweepRewrite):
         if isinstance(op, DimShuffle):
             return self._dimshuffle(var)
         if isinstance(op, SumToShapeOf):
-            g, x = self.inputs_of(var)
-            return g if self.shape_covered(g, x) else None
+            return self._sum_to_shape(var)
         if isinstance(op, Reduce) and op.kind == "sum":
             return self._sum_of_fill(var)
+        if isinstance(op, Subtensor) and op.idx_spec == (("int",),):
+            return self._shape_entry(var)
         return None
 
     # -- elementwise
@@ -334,6 +426,11 @@ class Canonicalize(SweepRewrite):
     def _r_second(self, var, ins):
         x, y = ins
         if self.shape_covered(x, y):
+            return y
+        if self.may_drop() and self.shapes.covers(y, x):
+            # x's dims are 1 or ones y's were broadcast from: the fill neither
+            # widens y nor can fail
+            self.drop(x)
             return y
         if scalar_name(x) == "second":  # second(second(a, b), y): b only adds its shape
             a, b = self.inputs_of(x)
@@ -461,6 +558,84 @@ class Canonicalize(SweepRewrite):
                                      TensorConstant(TensorType(merged.dtype, shape=shape), merged))
         return None
 
+    # -- shapes
+    def _sum_to_shape(self, var):
+        """``SumToShapeOf(g, x)``: nothing to sum where g's dim is provably
+        x's; a static sum where x's dim is 1; through identical DimShuffles
+        of both operands (their inserted axes are 1 in both)."""
+        g, x = self.inputs_of(var)
+        if self.shape_covered(g, x):
+            return g
+        shapes = self.shapes
+        if self.may_drop() and g.ndim == x.ndim:
+            g_dims, x_dims = shapes.shape_of(g), shapes.shape_of(x)
+            axes = []
+            for k, (gd, xd) in enumerate(zip(g_dims, x_dims)):
+                if shapes.same_dim(gd, xd):
+                    continue
+                if xd != 1:
+                    axes = None
+                    break
+                axes.append(k)
+            if axes is not None:
+                self.drop(x)
+                if not axes:
+                    return g
+                total = self.make(Reduce("sum", axes, dtype=g.dtype), g)
+                return self.make(DimShuffle(total.ndim, keepdims_order(g.ndim, axes)), total)
+        gs, xs = g.owner, x.owner
+        if gs is not None and xs is not None and isinstance(gs.op, DimShuffle) and \
+                gs.op == xs.op and not gs.op.dropped:
+            (inner_g,), (inner_x,) = self.inputs_of(g), self.inputs_of(x)
+            return self.make(gs.op, self.make(SumToShapeOf(), inner_g, inner_x))
+        return None
+
+    def _shape_entry(self, var):
+        """``x.shape[k]`` of a computed x -> the same dim read from the
+        variables it derives from (inputs where possible), so x need not be
+        kept (or materialized) just for its shape."""
+        from ..ops.shape import Shape
+
+        src, index = self.inputs_of(var)
+        k = uniform_constant(index) if index.ndim == 0 else None
+        if src.owner is None or not isinstance(src.owner.op, Shape) or k is None or \
+                not self.may_drop():
+            return None
+        (x,) = self.inputs_of(src)
+        if x.owner is None or not -x.ndim <= int(k) < x.ndim:
+            return None
+        shapes = self.shapes
+        dim = shapes.shape_of(x)[int(k)]
+        if dim != shapes.shape_of(x, structural=True)[int(k)]:
+            shapes.used_constraints = True
+        expr = self.dim_value(dim, avoid=x)
+        if expr is None:
+            return None
+        self.drop(x)
+        return expr
+
+    def dim_value(self, dim, avoid=None):
+        """An int64 scalar holding canonical ``dim``, read from the shapes of
+        the variables its symbols come from (never ``avoid``), or None.  A
+        broadcast of several dims is the last one that is not 1."""
+        from ..ops.shape import Shape
+        from ..ops.subtensor import Subtensor
+
+        members = sorted(dim_members(dim), key=_dim_order) if dim != 1 else []
+        value = const_like(1, "int64")
+        for k, member in enumerate(members):
+            if isinstance(member, int):
+                entry = const_like(member, "int64")
+            else:
+                home, axis = member.home
+                if home is avoid:
+                    return None
+                entry = self.make(Subtensor((("int",),)), self.make(Shape(), self.resolve(home)),
+                                  const_like(axis, "int64"))
+            value = entry if k == 0 else self.elem(
+                scal.switch, self.elem(scal.eq, entry, const_like(1, "int64")), value, entry)
+        return value
+
     # -- structure
     def _dimshuffle(self, var):
         op = var.owner.op
@@ -502,6 +677,17 @@ class Canonicalize(SweepRewrite):
         if not rest:
             return total
         return self.make(Alloc(), total, *[tb.shape_i(x, axis) for axis in rest])
+
+
+def _dim_order(member):
+    """Ints first, then symbols by age: a deterministic order for exprs."""
+    return (0, member, 0) if isinstance(member, int) else (1, 0, member.serial)
+
+
+def keepdims_order(ndim, axes):
+    """The DimShuffle pattern that re-inserts reduced ``axes`` (keepdims)."""
+    kept = iter(range(ndim - len(axes)))
+    return tuple("x" if i in axes else next(kept) for i in range(ndim))
 
 
 def _float_of(operand, out):

@@ -12,8 +12,13 @@ Which nodes fuse
       rank and the same statically-broadcast dimensions, so a broadcast never
       makes a kernel recompute a value once per element of the broadcast axis;
     * a Reduce joins the cluster of its input only when every other value of
-      that cluster is used inside it (a kernel's outputs are all reduced).
-      A cluster ending in a reduction takes no further consumers.
+      that cluster is used inside it (a kernel's outputs are all reduced);
+    * after a Reduce, Elemwise consumers in the reduced output space (same
+      loop type as the Reduce's output, reading no loop-body value and no
+      other cluster's value) join the kernel's *epilogue* (``sum(x) / n``,
+      ``b - lr * sum(g, axis=0)``); their other operands become inputs read
+      in the output space.  The raw reduction is a result only if used
+      outside.
 
 No cycles (convexity)
     Each node gets a *stage*: the maximum over its inputs of the producer's
@@ -30,7 +35,10 @@ Shapes
     shape: each of its dimensions either is statically the loop's, or every
     kernel input it does not depend on is statically 1 there.  (Dimensions of
     unknown length may still broadcast at run time.)  A value that fails is
-    cut from its in-cluster consumers and the sweep runs again.
+    cut from its in-cluster consumers and the sweep runs again.  An epilogue's
+    results have the broadcast shape of the reduced value and its inputs, so
+    the same rule applies there: a value used outside must read every
+    operand that is not statically all-1.
 
 Single nodes
     A lone Elemwise becomes a one-node KernelOp too: the code generators then
@@ -53,7 +61,8 @@ MAX_KERNEL_OPERANDS = 128
 
 
 class _Cluster:
-    __slots__ = ("stage", "loop", "members", "external", "reduce_node", "operands")
+    __slots__ = ("stage", "loop", "members", "external", "reduce_node", "operands",
+                 "epilogue", "out_loop", "out_values")
 
     def __init__(self, stage, loop, node, external):
         self.stage = stage
@@ -63,7 +72,19 @@ class _Cluster:
         self.loop = loop            # (ndim, statically-broadcast dims)
         self.members = [node]       # Elemwise nodes
         self.external = external    # client entries of member outputs outside the cluster
-        self.reduce_node = None     # the Reduce ending the cluster (then it is closed)
+        self.reduce_node = None     # the Reduce ending the loop body
+        self.epilogue = []          # Elemwise nodes after the Reduce, in its output space
+        self.out_loop = None        # loop type of the reduced output space
+        self.out_values = set()     # the reduced value and the epilogue's values
+
+    def takes_epilogue(self, loop, own):
+        """Whether an Elemwise of ``loop`` type reading ``own`` values of this
+        cluster can join the epilogue: it runs in the reduced output space and
+        reads no loop-body value.  (Shapes are checked on the whole cluster:
+        ``ElemwiseFusion._epilogue_violations``.)"""
+        if self.reduce_node is None or loop != self.out_loop:
+            return False
+        return all(v in self.out_values for v in own)
 
 
 def _loop_type(var):
@@ -116,12 +137,25 @@ class ElemwiseFusion(GraphRewrite):
             if isinstance(op, Elemwise):
                 loop = _loop_type(node.outputs[0])
                 reads, rigid = {}, -1  # fusable cluster -> input entries read from it
+                candidates = {}        # cluster -> the inputs it produces
+                for var in node.inputs:
+                    owner = var.owner
+                    if owner is not None and owner in cluster_of and (owner, node) not in forbidden:
+                        candidates.setdefault(find(cluster_of[owner]), []).append(var)
+                # A reduction's cluster takes the node into its epilogue only
+                # alone (merging other clusters into an epilogue is not done).
+                closed = [cl for cl in candidates if cl.reduce_node is not None]
+                tail = None
+                if len(closed) == 1 and closed[0].takes_epilogue(loop, candidates[closed[0]]):
+                    tail = closed[0]
                 for var in node.inputs:
                     owner = var.owner
                     cl = None
                     if owner is not None and owner in cluster_of and (owner, node) not in forbidden:
                         cl = find(cluster_of[owner])
-                        if cl.reduce_node is not None or cl.loop != loop:
+                        if tail is not None:
+                            cl = cl if cl is tail else None
+                        elif cl.reduce_node is not None or cl.loop != loop:
                             cl = None
                     if cl is None:
                         rigid = max(rigid, producer_stage(var) + 1)
@@ -156,7 +190,11 @@ class ElemwiseFusion(GraphRewrite):
                         target.external += cl.external
                         parent[cl] = target
                 target.stage = s
-                target.members.append(node)
+                if target.reduce_node is not None:
+                    target.epilogue.append(node)
+                    target.out_values.add(node.outputs[0])
+                else:
+                    target.members.append(node)
                 target.external += n_out - internal
                 target.operands = sum(cl.operands - reads[cl] for cl in joined) \
                     + len(node.inputs) - internal + n_out
@@ -172,19 +210,20 @@ class ElemwiseFusion(GraphRewrite):
                     # every other value of the cluster must stay inside it
                     if cl.reduce_node is not None or cl.loop != _loop_type(var) or cl.external != 1:
                         cl = None
+                n_out = len(clients.get(node.outputs[0], ()))
                 if cl is not None:
-                    cl.reduce_node = node
-                    cl.external = 0
+                    cl.external = n_out
                     stage[node] = cl.stage
-                    cluster_of[node] = cl
                 else:
                     s = producer_stage(var) + 1
-                    cl = _Cluster(s, _loop_type(var), node, 0)
+                    cl = _Cluster(s, _loop_type(var), node, n_out)
                     cl.members = []
-                    cl.reduce_node = node
                     parent[cl] = cl
                     stage[node] = s
-                    cluster_of[node] = cl
+                cl.reduce_node = node
+                cl.out_loop = _loop_type(node.outputs[0])
+                cl.out_values = {node.outputs[0]}
+                cluster_of[node] = cl
                 continue
             stage[node] = max([0] + [producer_stage(v) + 1 for v in node.inputs])
 
@@ -220,8 +259,10 @@ class ElemwiseFusion(GraphRewrite):
         the loop shape at run time to its consumers inside the cluster."""
         cut = set()
         for cl in clusters:
+            if cl.epilogue:
+                cut |= self._epilogue_violations(cl, cluster_of, clients)
             if cl.reduce_node is not None or len(cl.members) < 2:
-                continue  # a reduction has one output that reads every input
+                continue  # a reduction's body has one output that reads every input
             inputs = self._boundary_inputs(cl, cluster_of)
             ndim = cl.loop[0]
             dims = [[_aligned_dim(u, d, ndim) for d in range(ndim)] for u in inputs]
@@ -247,6 +288,43 @@ class ElemwiseFusion(GraphRewrite):
         return cut
 
     @staticmethod
+    def _epilogue_violations(cl, cluster_of, clients):
+        """Edges to cut in an epilogue: results have the broadcast shape of
+        the reduced value and the epilogue's inputs, so a value used outside
+        must depend on every operand that is not statically all-1 (one it
+        does not read could broadcast it at run time), like an elementwise
+        cluster's extra outputs."""
+        def in_epilogue(var):
+            return var.owner is not None and cluster_of.get(var.owner) is cl \
+                and var in cl.out_values
+
+        reduced = cl.reduce_node.outputs[0]
+        operands, reads = {reduced: None}, {reduced: {reduced}}
+        for node in cl.epilogue:
+            deps = set()
+            for var in node.inputs:
+                if in_epilogue(var):
+                    deps |= reads[var]
+                    continue
+                u = unpad(var)
+                if isinstance(u, Constant) and np.size(u.data) == 1:
+                    continue
+                operands[u] = None
+                deps.add(u)
+            reads[node.outputs[0]] = deps
+        varying = [u for u in operands if not all(d == 1 for d in u.type.shape)]
+        cut = set()
+        for node in [cl.reduce_node] + cl.epilogue:
+            out = node.outputs[0]
+            users = clients.get(out, ())
+            if all(c != "output" and cluster_of.get(c) is cl for c, _ in users):
+                continue
+            if all(u in reads[out] for u in varying):
+                continue
+            cut.update((node, c) for c, _ in users if c != "output" and cluster_of.get(c) is cl)
+        return cut
+
+    @staticmethod
     def _input_ancestors(node, cl, cluster_of):
         """The unpadded outside variables ``node`` depends on in its cluster."""
         found, stack, seen = set(), [node], {node}
@@ -268,21 +346,28 @@ class ElemwiseFusion(GraphRewrite):
         pairs, created = [], []
         for cl in clusters:
             members = cl.members
+            tail = []
             if cl.reduce_node is not None:
                 outputs = [cl.reduce_node.inputs[0]]
                 old = list(cl.reduce_node.outputs)
                 ndim = cl.loop[0]
+                if cl.epilogue:
+                    old = [n.outputs[0] for n in [cl.reduce_node] + cl.epilogue
+                           if any(c == "output" or cluster_of.get(c) is not cl
+                                  for c, _ in fgraph.clients.get(n.outputs[0], ()))]
+                    tail = cl.epilogue
             else:
                 outputs = [n.outputs[0] for n in members
                            if any(c == "output" or cluster_of.get(c) is not cl
                                   for c, _ in fgraph.clients.get(n.outputs[0], ()))]
                 old = outputs
                 ndim = cl.loop[0]
-            kernel, inputs = build_kernel(members, outputs, ndim, cl.reduce_node)
+            kernel, inputs = build_kernel(members, outputs, ndim, cl.reduce_node, tail, old)
             apply = KernelOp(kernel).make_node(*inputs)
             # errors at run time point at the user's line of the cluster's last node
-            apply.tag.trace = (cl.reduce_node or members[-1]).tag.trace
-            apply.tag.fused_nodes = members + ([cl.reduce_node] if cl.reduce_node else [])
+            last = tail[-1] if tail else (cl.reduce_node or members[-1])
+            apply.tag.trace = last.tag.trace
+            apply.tag.fused_nodes = members + ([cl.reduce_node] if cl.reduce_node else []) + tail
             new = apply.outputs
             for o, n in zip(old, new):
                 if o.type.dtype != n.type.dtype or o.type.ndim != n.type.ndim:

@@ -15,9 +15,10 @@ sigmoid underflows).  Three rules make them stable:
 
 - *cancellation in products*: a product of factors (through mul, true_div,
   reciprocal, neg) drops a factor that is both in the numerator and the
-  denominator when it is strictly positive and finite for every finite input
-  (sympy decides that from each scalar op's ``sympy_fn``, once per op:
-  sigmoid, exp, softplus, cosh, ...; and softmax outputs), and writes
+  denominator when it is strictly positive and cannot overflow at a finite
+  input (sympy decides positivity from each scalar op's ``sympy_fn``, once
+  per op: sigmoid, softplus; not exp, whose overflow is a value of its own),
+  and writes
   ``1 / (1 + exp(v))`` factors as sigmoids (``exp(v) / (1 + exp(v))`` ->
   ``sigmoid(v)``).  A product with a sum factor whose terms have such
   denominators is distributed over the sum first (the gradient of
@@ -29,7 +30,11 @@ sigmoid underflows).  Three rules make them stable:
   -> ``exp(x - logsumexp(x)) * g``.
 
 These rewrites change values only where the unoptimized graph over- or
-underflowed: they compute the exact function, more accurately.
+underflowed at finite inputs: a cancellation is wrapped in
+``switch(v - v == 0, stable, original)`` over the cancelled factors'
+arguments, so infinite and NaN inputs give exactly what the original gave.
+The softmax rules keep NaN propagation through ``sm``; a row with a -inf
+logit gets the limit value (the original is NaN there).
 """
 
 import numpy as np
@@ -38,7 +43,9 @@ import sympy
 from ..graph.basic import Constant
 from ..ops import scalar as scal
 from ..ops.elemwise import DimShuffle, Elemwise
-from ..ops.nnet import LogSoftmax, Softmax, SoftmaxGrad
+from ..ops.nnet import (CrossentropySoftmax1Hot, CrossentropySoftmax1HotDx, LogSoftmax,
+                        Softmax, SoftmaxGrad)
+from ..ops.shape import ARange
 from ..ops.reduce import Reduce
 from ..ops.subtensor import IncSubtensor, Subtensor
 from .canonicalize import (Canonicalize, conform, const_like, is_all_ones_shape,
@@ -54,17 +61,25 @@ _POSITIVE = {}
 
 
 def positive_scalar_op(scalar_op):
-    """Whether ``scalar_op`` of a real argument is strictly positive and finite
-    (asked of sympy once per op)."""
+    """Whether ``scalar_op`` of a real argument is strictly positive (sympy,
+    from its ``sympy_fn``) and never overflows at a finite input (its NumPy
+    implementation at +-max float): cancelling such a factor only changes
+    results where it underflowed to 0.  Asked once per op."""
     name = scalar_op.name
     if name not in _POSITIVE:
         verdict = False
         if scalar_op.nin == 1 and scalar_op.sympy_fn is not None:
             try:
                 expr = scalar_op.sympy_fn(sympy.Symbol("a", real=True))
-                verdict = bool(expr.is_positive) and bool(expr.is_finite)
+                verdict = bool(expr.is_positive)
             except (TypeError, ValueError, AttributeError):
                 verdict = False
+        if verdict:
+            with np.errstate(all="ignore"):
+                for dtype in (np.float32, np.float64):
+                    big = np.finfo(dtype).max
+                    edges = scalar_op.impl(np.array([-big, big], dtype=dtype))
+                    verdict = verdict and bool(np.all(np.isfinite(edges)))
         _POSITIVE[name] = verdict
     return _POSITIVE[name]
 
@@ -85,6 +100,7 @@ class Stabilize(Canonicalize):
 
     def apply(self, fgraph):
         self._keys = {}
+        self._guard_args = []
         try:
             return super().apply(fgraph)
         finally:
@@ -113,6 +129,10 @@ class Stabilize(Canonicalize):
             if is_constant_all(one, 1) and is_all_ones_shape(one) and scalar_name(s) == "sigmoid":
                 return self.elem(scal.sigmoid, self.negate(self.inputs_of(s)[0]))
             return None
+        if name == "neg":
+            fused = self._crossentropy(var)
+            if fused is not None:
+                return fused
         if name in _PRODUCT_OPS and not self._inside_product(var):
             return self._product(var)
         return None
@@ -169,8 +189,6 @@ class Stabilize(Canonicalize):
         owner = v.owner
         if owner is None:
             return False
-        if isinstance(owner.op, Softmax):
-            return True
         return isinstance(owner.op, Elemwise) and positive_scalar_op(owner.op.scalar_op)
 
     def flatten_product(self, var):
@@ -193,7 +211,7 @@ class Stabilize(Canonicalize):
             elif name == "neg":
                 sign = -sign
                 stack.append((self.inputs_of(v)[0], inverted))
-            elif name == "sqr" and self._cancellable(self.inputs_of(v)[0]):
+            elif name == "sqr" and self._expandable(self.inputs_of(v)[0]):
                 a = self.inputs_of(v)[0]
                 stack.extend([(a, inverted), (a, inverted)])
             else:
@@ -201,6 +219,10 @@ class Stabilize(Canonicalize):
         return _Product(sign, num, den)
 
     def _cancellable(self, v):
+        return self.is_positive(v)
+
+    def _expandable(self, v):
+        """A factor worth seeing twice inside ``sqr``."""
         return self.is_positive(v) or self._one_plus_exp(v) is not None
 
     def _one_plus_exp(self, v):
@@ -231,6 +253,7 @@ class Stabilize(Canonicalize):
                 i = num_keys.index(k)
                 removed.append(prod.num.pop(i))
                 num_keys.pop(i)
+                self._guard_args.append(v)  # inf / inf at v = +inf
                 s = self.elem(scal.sigmoid, v)
             else:  # 1 / (1 + exp(v)) = sigmoid(-v)
                 s = self.elem(scal.sigmoid, self.negate(v))
@@ -251,6 +274,7 @@ class Stabilize(Canonicalize):
                 i = num_keys.index(k)
                 removed.extend([prod.num.pop(i), d])
                 num_keys.pop(i)
+                self._guard_args.append(self.inputs_of(d)[0])
             else:
                 den.append(d)
         return den
@@ -288,6 +312,54 @@ class Stabilize(Canonicalize):
 
     # -- rules
     def _product(self, var):
+        """Simplify the product rooted at ``var`` (repeatedly: sigmoid-ifying
+        can enable a distribution); where a cancelled factor's argument is
+        infinite or NaN the original expression is kept (``switch``), so the
+        rewrite only changes values that over- or underflowed at finite inputs."""
+        self._guard_args = []
+        current = var
+        for _ in range(4):
+            step = self._product_step(current)
+            if step is None:
+                break
+            current = conform(step, var, donors=self.inputs_of(var))
+            if current is None:
+                return None
+        if current is var or not self._reaches(current, self._guard_args):
+            return None
+        finite = None
+        for v in {self.key(v): v for v in map(self._unnegated, self._guard_args)}.values():
+            # v - v is 0 exactly when v is finite (NaN for inf and NaN)
+            ok = self.elem(scal.eq, self.elem(scal.sub, v, v), const_like(0, v.dtype, v.ndim))
+            finite = ok if finite is None else self.elem(scal.and_, finite, ok)
+        if finite is None:
+            return current
+        return conform(self.elem(scal.switch, finite, current, var), var,
+                       donors=self.inputs_of(var))
+
+    def _reaches(self, var, targets, limit=64):
+        """Every target is among the first ``limit`` ancestors of ``var``: the
+        stable form still depends on what was cancelled, so a bare ``e / e``
+        (NaN where e overflows, a value of its own) is left as written."""
+        wanted = {self.key(self._unnegated(t)) for t in targets}
+        seen, stack = set(), [var]
+        while stack and wanted and len(seen) < limit:
+            v = stack.pop()
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            wanted.discard(self.key(v))
+            ins = self.inputs_of(v)
+            stack.extend(ins[1:] if scalar_name(v) == "second" else ins)  # not the shape
+        return not wanted
+
+    def _unnegated(self, v):
+        """``v`` without outer negations (-v is finite exactly when v is)."""
+        while scalar_name(v) == "neg":
+            v = self.inputs_of(v)[0]
+        return v
+
+    def _product_step(self, var):
         prod = self.flatten_product(var)
         if not prod.den and not any(scalar_name(f) in ("add", "sub") or f.owner is not None and
                                     isinstance(f.owner.op, DimShuffle) for f in prod.num):
@@ -398,6 +470,9 @@ class Stabilize(Canonicalize):
         u = self._divide_out(dy, sm)
         if u is None:
             return None
+        fused = self._crossentropy_grad(u, sm)
+        if fused is not None:
+            return fused
         axis = var.owner.op.axis % sm.ndim
         total = self.make(Reduce("sum", (axis,)), u)
         pattern = ["x" if i == axis else (i if i < axis else i - 1) for i in range(sm.ndim)]
@@ -440,6 +515,72 @@ class Stabilize(Canonicalize):
                         return None
                     return self.make(owner.op, zeros, w_new, *idx)
         return None
+
+    # -- softmax cross-entropy with integer labels
+    def _label_picks(self, picked):
+        """``(x, y)`` when ``picked`` is ``m[arange(n), y]`` of a matrix m with
+        n its number of rows and y an integer vector, else None."""
+        owner = picked.owner
+        if owner is None or not isinstance(owner.op, Subtensor) or \
+                owner.op.idx_spec != (("adv",), ("adv",)):
+            return None
+        m, rows, labels = self.inputs_of(picked)
+        if m.ndim != 2 or labels.ndim != 1 or labels.type.numpy_dtype.kind not in "iu" or \
+                rows.owner is None or not isinstance(rows.owner.op, ARange):
+            return None
+        shapes = self.shapes
+        start, stop, step = (shapes.value(v) for v in self.inputs_of(rows))
+        if start != 0 or step != 1 or stop is None or isinstance(stop, tuple) or \
+                not shapes.same_dim(stop, shapes.shape_of(m)[0]):
+            return None
+        return m, labels
+
+    def _crossentropy_op(self, x, labels):
+        """The one ``CrossentropySoftmax1Hot`` node of (x, labels) of this sweep."""
+        return self.make(CrossentropySoftmax1Hot(), x, labels).owner
+
+    def _crossentropy(self, var):
+        """``-LogSoftmax(x)[arange(n), y]`` (what the log rule makes of
+        ``categorical_crossentropy(softmax(x), y)``) -> one fused node."""
+        (picked,) = self.inputs_of(var)
+        found = self._label_picks(picked)
+        if found is None:
+            return None
+        logsm, labels = found
+        owner = logsm.owner
+        if owner is None or not isinstance(owner.op, LogSoftmax) or \
+                owner.op.axis % 2 != 1:
+            return None
+        (x,) = self.inputs_of(logsm)
+        return self._crossentropy_op(x, labels).outputs[0]
+
+    def _crossentropy_grad(self, u, sm):
+        """``u`` = one-hot scatter of ``c`` at ``(arange(n), y)`` into zeros,
+        the softmax-input gradient being ``u - sm * sum(u)`` -> the fused
+        gradient node of ``-c`` (a fill of ``-c`` over the picks is read
+        through: the node broadcasts dy itself)."""
+        owner = u.owner
+        if sm.owner.op.axis % 2 != 1 or owner is None or \
+                not isinstance(owner.op, IncSubtensor) or owner.op.set_instead_of_inc or \
+                owner.op.idx_spec != (("adv",), ("adv",)):
+            return None
+        zeros, c, rows, labels = self.inputs_of(u)
+        if not self._is_zero(zeros) or c.ndim > 1 or c.dtype != sm.dtype:
+            return None
+        picked = self.make(Subtensor(owner.op.idx_spec), sm, rows, labels)
+        if self._label_picks(picked) is None:
+            return None
+        (x,) = self.inputs_of(sm)
+        fused = self._crossentropy_op(x, labels)
+        if scalar_name(c) == "second":
+            filled, value = self.inputs_of(c)
+            if value.ndim <= 1 and value.dtype == c.dtype and \
+                    self.shapes.covers(fused.outputs[0], filled):
+                c = value
+        dy = self.negate(c)
+        if dy.ndim == 0:
+            dy = self.make(DimShuffle(0, ("x",)), dy)
+        return self.make(CrossentropySoftmax1HotDx(), dy, fused.outputs[1], labels)
 
     def _is_zero(self, v):
         if is_constant_all(v, 0):

@@ -6,9 +6,25 @@ from ..config import config
 from ..graph.type import Type
 
 
+_CHECKED_NAMES = {}  # dtype spelling -> canonical name, for spellings already validated
+
+
 def _dtype_name(dtype):
+    try:
+        return _CHECKED_NAMES[dtype]
+    except (KeyError, TypeError):
+        pass
     if dtype == "floatX":
-        dtype = config.floatX
+        return _dtype_name(config.floatX)
+    name = _validated_dtype_name(dtype)
+    try:
+        _CHECKED_NAMES[dtype] = name
+    except TypeError:  # unhashable spelling
+        pass
+    return name
+
+
+def _validated_dtype_name(dtype):
     dt = np.dtype(dtype)
     if dt.kind == "c":
         raise NotImplementedError(

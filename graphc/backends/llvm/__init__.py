@@ -7,9 +7,12 @@ in a reduction) become host machine code through llvmlite.
   NumPy ``perform`` inside the same compiled function; the Runner lists those
   nodes in ``fallbacks`` (``f.runner.fallbacks``).
 * Code generation: ``codegen.py`` (loops) and ``scalar.py`` (scalar ops);
-  compilation and the on-disk cache: ``jit.py``; the call path and threading:
-  ``runtime.py``.
+  compilation and the on-disk cache: ``jit.py`` (``make_thunks`` hands it
+  all the kernels of a function at once: one module, one cache entry); the
+  call path and threading: ``runtime.py``.
 """
+
+import functools
 
 from ..base import Backend, register_backend
 from . import codegen, runtime
@@ -28,6 +31,29 @@ class LLVMBackend(Backend):
         self.toolchain = toolchain()
 
     def make_thunk(self, node):
+        return self.make_thunks([node])[0]
+
+    def make_thunks(self, nodes):
+        """Thunks for a whole schedule: the kernels of all its nodes compile
+        together (one LLVM module, one cache entry; see ``jit.py``)."""
+        plans = [self._plan(node) for node in nodes]
+        requests = [(_kernel_text(plan.kernel, plan.aliased),
+                     functools.partial(codegen.build_module, plan.kernel, aliased=plan.aliased))
+                    for plan in plans if plan is not None]
+        addresses = iter(self.toolchain.load(requests))
+        thunks = []
+        for node, plan in zip(nodes, plans):
+            address = next(addresses) if plan is not None else None
+            if address is None:  # not a kernel, or one the code generator cannot lower
+                thunks.append(self.perform_thunk(node))
+            else:
+                thunks.append(runtime.make_thunk(plan.kernel, address, plan.positions,
+                                                 plan.inplace))
+        return thunks
+
+    def _plan(self, node):
+        """What ``node`` compiles to (a ``_KernelPlan``), or None for a node
+        that runs its NumPy ``perform``."""
         # imported here: backends load before the op modules they lower
         from ...kernel.from_graph import kernel_from_elemwise
         from ...ops.elemwise import Elemwise
@@ -43,16 +69,13 @@ class LLVMBackend(Backend):
             kernel, input_vars = kernel_from_elemwise(node)
             positions = _input_positions(node, input_vars)
             if positions is None:
-                return self.perform_thunk(node)
+                return None
         else:
-            return self.perform_thunk(node)
+            return None
         if not self.can_lower(kernel):
-            return self.perform_thunk(node)
-        try:
-            address = self.compile(kernel, aliased=_aliased_operands(kernel, inplace))
-        except NotLowerable:
-            return self.perform_thunk(node)
-        return runtime.make_thunk(kernel, address, positions, inplace)
+            return None
+        return _KernelPlan(kernel, positions, inplace,
+                           tuple(sorted(_aliased_operands(kernel, inplace))))
 
     #: ctypes passes at most 1024 arguments; kernels this wide also compile slowly
     MAX_OPERANDS = 256
@@ -60,6 +83,8 @@ class LLVMBackend(Backend):
     def can_lower(self, kernel):
         dtypes = {i.dtype for i in kernel.inputs} | {n.dtype for n in kernel.nodes}
         if not dtypes <= SUPPORTED_DTYPES or not kernel.inputs:
+            return False
+        if kernel.epilogue is not None:  # not lowered yet: see codegen.build_module
             return False
         if len(kernel.inputs) + len(kernel.outputs) > self.MAX_OPERANDS:
             return False
@@ -69,9 +94,31 @@ class LLVMBackend(Backend):
         """Entry address of ``kernel``'s machine code (compiled or cached);
         ``aliased``: operand indices that may share memory (in-place pairs)."""
         aliased = tuple(sorted(aliased))
-        text = f"{kernel.text}\naliased={aliased}"
-        return self.toolchain.load(
-            text, lambda symbol: codegen.build_module(kernel, symbol, aliased))
+        (address,) = self.toolchain.load(
+            [(_kernel_text(kernel, aliased),
+              functools.partial(codegen.build_module, kernel, aliased=aliased))])
+        if address is None:
+            raise NotLowerable(f"the llvm backend cannot lower {kernel!r}")
+        return address
+
+
+class _KernelPlan:
+    """A node lowered to a kernel: the kernel, the node-input position of
+    each kernel input (None: the same order), its in-place pairs and the
+    operands they let alias."""
+
+    __slots__ = ("kernel", "positions", "inplace", "aliased")
+
+    def __init__(self, kernel, positions, inplace, aliased):
+        self.kernel = kernel
+        self.positions = positions
+        self.inplace = inplace
+        self.aliased = aliased
+
+
+def _kernel_text(kernel, aliased):
+    """What identifies a kernel's machine code (its cache key's text)."""
+    return f"{kernel.text}\naliased={aliased}"
 
 
 def _aliased_operands(kernel, inplace):

@@ -13,28 +13,33 @@ dimension reads with stride 0 (NumPy broadcasting).  Reduction outputs have
 stride 0 along the reduced axes and must be pre-filled with the identity.
 The result is 0 or a status code of ``scalar.STATUS_MESSAGES``.
 
-Loop structure:
+Structure, chosen for compile time as much as for speed (LLVM's cost grows
+with the code it is given, so the kernel's arithmetic appears once):
 
-* *flat path* -- every input contiguous with the loop's shape or statically a
-  scalar, outputs contiguous (or fully reduced): one 1-d loop over the flat
-  range with unit-stride typed accesses, which LLVM vectorizes;
-* *nd path* -- an outer walk over rows (multi-index decomposed once from
-  ``begin``, then carried), and per row an inner loop: the unit-stride
-  version when every innermost stride is the element size (or statically 0),
-  else a byte-strided version.
-
-Row loops live in internal ``alwaysinline`` functions whose pointer arguments
-are ``noalias`` (except an in-place output and the input it overwrites), so
-the vectorizer needs no runtime alias checks.  A reduction along the innermost axis accumulates in a
-register (float sums/products with ``reassoc``: vectorized, result differs
-from NumPy's pairwise order by rounding only).
+* the *row* -- one loop over ``n`` elements with unit-stride typed accesses
+  (operands statically of stride 0 are loaded once), ``noalias`` pointers
+  (except an in-place output and the input it overwrites) so LLVM vectorizes
+  it without runtime alias checks.  A reduction along the innermost axis
+  accumulates in a register (float sums/products with ``reassoc``:
+  vectorized, result differs from NumPy's pairwise order by rounding only);
+* the *flat path* -- every operand contiguous with the loop's shape or
+  statically a scalar (checked at run time): one row over the flat range.
+  Not emitted when an input is statically broadcast along some axis (it
+  could never be contiguous);
+* the *nd path* -- a walk over rows (``graphc.nd.<rank>.<nops>``, shared by
+  all kernels of that rank and operand count), calling the row when every
+  innermost stride is the element size, else the *buffered strided row*:
+  strided operands are gathered into stack buffers a chunk at a time, the
+  row runs on the buffers and the outputs are scattered back.  Not emitted
+  when every operand is statically of stride 0 along the innermost axis;
+* the entry itself runs once per call and is compiled without optimization.
 """
 
 from llvmlite import ir
 
 from ...kernel.ir import KApply, KConst, KInput
 from . import types as lt
-from .scalar import ScalarLowering, combine
+from .scalar import NotLowerable, ScalarLowering, combine
 from .types import I1, I8, I32, I64, PTR
 
 #: byte offsets of the fields of NumPy's ``PyArrayObject_fields`` the kernels
@@ -80,9 +85,24 @@ def _is_scalar_inner(kernel, op):
     return op.ndim == 0 or op.broadcastable[-1]
 
 
+def _flat_capable(kernel, op):
+    """Whether the flat path can ever apply to input ``op``: a statically
+    broadcast axis (or a missing leading one) has stride 0, which a contiguous
+    array of the loop's shape never has, so such kernels skip the flat path."""
+    if op.is_output:
+        return True
+    return all(op.broadcastable) or (op.ndim == kernel.ndim and not any(op.broadcastable))
+
+
 def build_module(kernel, symbol, aliased=()):
     """An LLVM module defining ``symbol`` (see the module docstring);
     operands listed in ``aliased`` may share memory (in-place outputs)."""
+    if kernel.epilogue is not None:
+        # The runtime splits a reduction across threads and combines the
+        # partial results after the calls return, so an epilogue computed
+        # inside the entry would see partial sums: such kernels run their
+        # NumPy reference until the runtime applies epilogues after combining.
+        raise NotLowerable("kernel epilogues are not lowered yet")
     module = ir.Module(name=symbol)
     module.triple = ""
     ops = operands(kernel)
@@ -91,44 +111,48 @@ def build_module(kernel, symbol, aliased=()):
     partial_reduce = kernel.reduce is not None and len(kernel.reduce.axes) < kernel.ndim
     rows = {}
 
-    def row(flags, fast):
-        key = (flags, fast)
-        if key not in rows:
-            rows[key] = _emit_row(module, f"{symbol}.row{len(rows)}", kernel, ops, flags, fast,
-                                  aliased)
-        return rows[key]
+    def row(flags):
+        if flags not in rows:
+            rows[flags] = _emit_row(module, f"{symbol}.row{len(rows)}", kernel, ops, flags,
+                                    aliased)
+        return rows[flags]
 
+    flat = not partial_reduce and all(_flat_capable(kernel, o) for o in ops)
+    fast_row = row(inner_flags)
+    # a 0-d loop (one element), or every operand statically of stride 0 along
+    # the inner axis: rows never stride
+    strided = kernel.ndim > 0 and not all(inner_flags)
     _emit_entry(module, symbol, kernel, ops,
-                flat_row=None if partial_reduce else row(flat_flags, True),
-                fast_row=row(inner_flags, True), strided_row=row(inner_flags, False),
+                flat_row=row(flat_flags) if flat else None, fast_row=fast_row,
+                strided_row=(_emit_buffered_row(module, f"{symbol}.strided", ops, inner_flags,
+                                                fast_row) if strided else None),
                 inner_flags=inner_flags, flat_flags=flat_flags)
     return module
 
 
 # ------------------------------------------------------------------ rows
 
-def _emit_row(module, name, kernel, ops, scalar_flags, fast, aliased):
-    """``void row(i64 n, i32* status, (ptr p_k, i64 s_k)*)``: n elements;
-    operand k at ``p_k + j*s_k`` (``fast``: s_k is the element size, or 0 for
-    operands flagged scalar)."""
+def _row_function(module, name, nops):
+    """``void name(i64 n, i32* status, (ptr p_k, i64 s_k) * nops)``."""
     params = [I64, PTR]
-    for _ in ops:
+    for _ in range(nops):
         params += [PTR, I64]
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), params), name=name)
     fn.linkage = "internal"
-    if fast:
-        fn.attributes.add("alwaysinline")
-    else:
-        # the general-stride fallback: kept out of line and unvectorized,
-        # which cuts compile time by ~25% (the gathers LLVM would vectorize
-        # it into gain little on strided data)
-        fn.attributes.add("noinline")
-        fn.attributes.add("minsize")
-        fn.attributes.add("optsize")
     fn.attributes.add("nounwind")
+    return fn
+
+
+def _emit_row(module, name, kernel, ops, scalar_flags, aliased):
+    """The unit-stride row: ``void row(i64 n, i32* status, (ptr p_k, i64 s_k)*)``
+    computes n elements, operand k at ``p_k + j*itemsize`` (or at ``p_k`` for
+    operands flagged scalar; s_k is not read).  Kept out of line: the flat
+    path, the nd path and the buffered strided row all call this one
+    vectorized loop, which LLVM then optimizes once."""
+    fn = _row_function(module, name, len(ops))
+    fn.attributes.add("noinline")
     n, status = fn.args[0], fn.args[1]
     ptrs = fn.args[2::2]
-    strides = fn.args[3::2]
     for k, p in enumerate(ptrs):
         if k not in aliased:
             p.add_attribute("noalias")
@@ -140,10 +164,7 @@ def _emit_row(module, name, kernel, ops, scalar_flags, fast, aliased):
     ctx = ScalarLowering(module, b, status)
 
     def address(k, j):
-        op = ops[k]
-        if fast:
-            return b.gep(ptrs[k], [j], inbounds=True, source_etype=lt.memory_type(op.dtype))
-        return b.gep(ptrs[k], [b.mul(j, strides[k])], inbounds=True, source_etype=I8)
+        return b.gep(ptrs[k], [j], inbounds=True, source_etype=lt.memory_type(ops[k].dtype))
 
     # loop invariants: scalar inputs, and the accumulators of inner reductions
     hoisted = {k: lt.load(b, ptrs[k], ops[k].dtype) for k in range(nin) if scalar_flags[k]}
@@ -194,6 +215,126 @@ def _emit_row(module, name, kernel, ops, scalar_flags, fast, aliased):
     return fn
 
 
+#: bytes of stack scratch the buffered strided row uses per chunk (L1-sized)
+BUFFER_BYTES = 16384
+#: elements per chunk, at most (a power of two)
+MAX_CHUNK = 1024
+
+
+def chunk_elements(ops, scalar_flags):
+    """Elements per chunk of the buffered row: as many as fit ``BUFFER_BYTES``
+    across the buffered operands, a power of two in [16, MAX_CHUNK]."""
+    per_element = sum(op.itemsize for op, scalar in zip(ops, scalar_flags) if not scalar)
+    chunk = MAX_CHUNK
+    while chunk > 16 and chunk * per_element > BUFFER_BYTES:
+        chunk //= 2
+    return chunk
+
+
+def _emit_buffered_row(module, name, ops, scalar_flags, fast_row):
+    """The byte-strided row, with the signature of ``_emit_row``: in chunks,
+    gathers each strided operand into an aligned stack buffer, runs the
+    unit-stride ``fast_row`` on the buffers, and scatters the outputs back
+    (NumPy's buffered iteration).  It holds no copy of the kernel's
+    arithmetic, so it costs little to compile and strided data still goes
+    through the vectorized loop.  Reduction outputs that are not scalar along
+    the row are gathered too (the row accumulates into them).  An in-place
+    output and its input share addresses element for element, and each chunk
+    is read in full before it is written, so aliasing is safe."""
+    fn = _row_function(module, name, len(ops))
+    fn.attributes.add("noinline")
+    n, status = fn.args[0], fn.args[1]
+    ptrs, strides = fn.args[2::2], fn.args[3::2]
+    chunk = chunk_elements(ops, scalar_flags)
+    entry = fn.append_basic_block("entry")
+    loop = fn.append_basic_block("chunk")
+    exit_ = fn.append_basic_block("exit")
+    b = ir.IRBuilder(entry)
+    buffers = {}
+    for k, op in enumerate(ops):
+        if not scalar_flags[k]:
+            buf = b.alloca(ir.ArrayType(I8, chunk * op.itemsize), name=f"buf{k}")
+            buf.align = 64
+            buffers[k] = buf
+    b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, exit_)
+
+    b.position_at_end(loop)
+    start = b.phi(I64, name="start")
+    left = b.sub(n, start)
+    size = b.select(b.icmp_signed("<", left, ir.Constant(I64, chunk)), left,
+                    ir.Constant(I64, chunk))
+    bases = {k: b.gep(ptrs[k], [b.mul(start, strides[k])], inbounds=True, source_etype=I8)
+             for k in buffers}
+    for k, buf in buffers.items():
+        if not ops[k].is_output or ops[k].reduce_axes is not None:
+            b.call(_copy_function(module, ops[k].itemsize, gather=True),
+                   [size, bases[k], strides[k], buf])
+    args = [size, status]
+    for k, op in enumerate(ops):
+        if k in buffers:
+            args += [buffers[k], ir.Constant(I64, op.itemsize)]
+        else:
+            args += [ptrs[k], strides[k]]
+    b.call(fast_row, args)
+    for k, buf in buffers.items():
+        if ops[k].is_output:
+            b.call(_copy_function(module, ops[k].itemsize, gather=False),
+                   [size, buf, bases[k], strides[k]])
+    start_next = b.add(start, ir.Constant(I64, chunk))
+    b.cbranch(b.icmp_signed("<", start_next, n), loop, exit_)
+    start.add_incoming(ir.Constant(I64, 0), entry)
+    start.add_incoming(start_next, loop)
+
+    b.position_at_end(exit_)
+    b.ret_void()
+    return fn
+
+
+def _copy_function(module, itemsize, gather):
+    """``graphc.gather.<itemsize>(i64 n, ptr src, i64 stride, ptr dst)``
+    (dst unit-stride) or ``graphc.scatter.<itemsize>(i64 n, ptr src, ptr
+    dst, i64 stride)`` (src unit-stride).  ``linkonce_odr``: kernels built
+    in separate modules and linked into one keep a single copy (the
+    toolchain makes them internal after linking)."""
+    name = f"graphc.{'gather' if gather else 'scatter'}.{itemsize}"
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
+    params = [I64, PTR, I64, PTR] if gather else [I64, PTR, PTR, I64]
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), params), name=name)
+    fn.linkage = "linkonce_odr"
+    # a plain scalar loop, compiled once per module: out of line and at
+    # minimum size (inlined, LLVM would turn each call site into vector
+    # gathers and scatters, doubling the kernel's compile time)
+    for attribute in ("nounwind", "noinline", "minsize", "optsize"):
+        fn.attributes.add(attribute)
+    if gather:
+        n, src, stride, dst = fn.args
+    else:
+        n, src, dst, stride = fn.args
+    elem = ir.IntType(8 * itemsize)
+    entry = fn.append_basic_block("entry")
+    loop = fn.append_basic_block("loop")
+    exit_ = fn.append_basic_block("exit")
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, exit_)
+    b.position_at_end(loop)
+    j = b.phi(I64)
+    strided = b.gep(src if gather else dst, [b.mul(j, stride)], source_etype=I8)
+    dense = b.gep(dst if gather else src, [j], inbounds=True, source_etype=elem)
+    if gather:
+        b.store(b.load(strided, typ=elem), dense)
+    else:
+        b.store(b.load(dense, typ=elem), strided)
+    j_next = b.add(j, ir.Constant(I64, 1))
+    b.cbranch(b.icmp_signed("<", j_next, n), loop, exit_)
+    j.add_incoming(ir.Constant(I64, 0), entry)
+    j.add_incoming(j_next, loop)
+    b.position_at_end(exit_)
+    b.ret_void()
+    return fn
+
+
 def _emit_expressions(ctx, kernel, input_values):
     """Register values of the kernel's outputs, given its inputs' values."""
     vals = {}
@@ -218,8 +359,15 @@ def _field(b, arr, offset, typ):
 
 def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, inner_flags,
                 flat_flags):
+    """The entry point: reads the arrays' structs, takes the flat path when
+    every operand is contiguous, else walks the rows (``_nd_walker``).  It
+    runs once per call and holds no loop over elements, so it is compiled
+    without optimization (``optnone``: fast instruction selection, no IR
+    passes), which halves a kernel's compile time at a cost of nanoseconds
+    per call."""
     fn = ir.Function(module, ir.FunctionType(I32, [I64, I64] + [PTR] * len(ops)), name=symbol)
-    fn.attributes.add("nounwind")
+    for attribute in ("nounwind", "noinline", "optnone"):
+        fn.attributes.add(attribute)
     begin, end = fn.args[0], fn.args[1]
     arrays = fn.args[2:]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -269,12 +417,6 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
             ext = b.select(b.icmp_signed(">", dims[k][d], ext), dims[k][d], ext)
         shape.append(ext)
 
-    def row_args(n, offsets):
-        args = [n, status]
-        for k in range(len(ops)):
-            args += [b.gep(data[k], [offsets[k]], source_etype=I8), strides[k][rank - 1]]
-        return args
-
     exit_block = fn.append_basic_block("done")
     nd_block = fn.append_basic_block("nd")
     if flat_row is not None:
@@ -305,16 +447,71 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
     else:
         b.branch(nd_block)
 
-    # ---- nd path
+    # ---- nd path: rows are unit-stride when every operand that moves along
+    # the inner axis has stride == itemsize (checked at run time: views can
+    # be strided)
     b.position_at_end(nd_block)
-    inner_fast = ir.Constant(I1, 1)
     last = rank - 1
+    inner_fast = ir.Constant(I1, 1)
     for k, op in enumerate(ops):
-        if inner_flags[k]:
-            continue
-        ok = b.or_(b.icmp_signed("==", shape[last], one),
-                   b.icmp_signed("==", strides[k][last], ir.Constant(I64, op.itemsize)))
-        inner_fast = b.and_(inner_fast, ok)
+        if not inner_flags[k]:
+            ok = b.or_(b.icmp_signed("==", shape[last], one),
+                       b.icmp_signed("==", strides[k][last], ir.Constant(I64, op.itemsize)))
+            inner_fast = b.and_(inner_fast, ok)
+    nops = len(ops)
+    shape_arr = b.alloca(I64, size=rank, name="shape")
+    strides_arr = b.alloca(I64, size=rank * nops, name="strides")
+    data_arr = b.alloca(PTR, size=nops, name="data")
+    for d in range(rank):
+        b.store(shape[d], b.gep(shape_arr, [ir.Constant(I64, d)], source_etype=I64))
+    for k in range(nops):
+        b.store(data[k], b.gep(data_arr, [ir.Constant(I64, k)], source_etype=PTR))
+        for d in range(rank):
+            b.store(strides[k][d], b.gep(strides_arr, [ir.Constant(I64, k * rank + d)],
+                                         source_etype=I64))
+    walker = _nd_walker(module, rank, nops, fast_row.function_type)
+    b.call(walker, [begin, end, status, b.bitcast(shape_arr, PTR), b.bitcast(strides_arr, PTR),
+                    b.bitcast(data_arr, PTR), inner_fast, fast_row,
+                    fast_row if strided_row is None else strided_row])
+    b.branch(exit_block)
+
+    b.position_at_end(exit_block)
+    b.ret(b.load(status))
+    return fn
+
+
+def _nd_walker(module, rank, nops, row_type):
+    """``graphc.nd.<rank>.<nops>(i64 begin, i64 end, i32* status, i64*
+    shape, i64* strides, ptr* data, i1 unit_stride, row fast, row strided)``:
+    the elements ``[begin, end)`` of a rank-``rank`` loop nest as rows (the
+    multi-index decomposed once from ``begin``, then carried), each handed
+    to ``fast`` (``unit_stride``) or ``strided``.  It depends on the rank and
+    operand count only, so kernels alike share one optimized copy
+    (``linkonce_odr``, made internal after linking)."""
+    name = f"graphc.nd.{rank}.{nops}"
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
+    row_ptr = ir.PointerType(row_type)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, PTR, PTR, PTR, PTR, I1,
+                                                              row_ptr, row_ptr]), name=name)
+    fn.linkage = "linkonce_odr"
+    fn.attributes.add("nounwind")
+    begin, end, status, shape_ptr, strides_ptr, data_ptr, unit_stride, fast, strided = fn.args
+    for arg in (shape_ptr, strides_ptr, data_ptr):
+        arg.add_attribute("noalias")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    zero, one = ir.Constant(I64, 0), ir.Constant(I64, 1)
+
+    def element(ptr, index, typ):
+        return b.load(b.gep(ptr, [ir.Constant(I64, index)], source_etype=typ), typ=typ)
+
+    shape = [element(shape_ptr, d, I64) for d in range(rank)]
+    strides = [[element(strides_ptr, k * rank + d, I64) for d in range(rank)]
+               for k in range(nops)]
+    data = [element(data_ptr, k, PTR) for k in range(nops)]
+    exit_block = fn.append_basic_block("done")
+    last = rank - 1
     idx = [b.alloca(I64, name=f"i{d}") for d in range(rank)]
     rem = begin
     for d in reversed(range(rank)):
@@ -333,7 +530,7 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
     b.position_at_end(body)
     cur = [b.load(i) for i in idx]
     offsets = []
-    for k in range(len(ops)):
+    for k in range(nops):
         off = zero
         for d in range(rank):
             off = b.add(off, b.mul(cur[d], strides[k][d]))
@@ -341,16 +538,15 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
     n = b.sub(shape[last], cur[last])
     left = b.sub(end, p)
     n = b.select(b.icmp_signed("<", left, n), left, n)
-    args = row_args(n, offsets)
-    fast_block = fn.append_basic_block("row_fast")
-    slow_block = fn.append_basic_block("row_strided")
+    args = [n, status]
+    for k in range(nops):
+        args += [b.gep(data[k], [offsets[k]], source_etype=I8), strides[k][last]]
     advance = fn.append_basic_block("advance")
-    b.cbranch(inner_fast, fast_block, slow_block)
-    b.position_at_end(fast_block)
-    b.call(fast_row, args)
-    b.branch(advance)
-    b.position_at_end(slow_block)
-    b.call(strided_row, args)
+    with b.if_else(unit_stride, likely=True) as (fast_rows, strided_rows):
+        with fast_rows:
+            b.call(fast, args)
+        with strided_rows:
+            b.call(strided, args)
     b.branch(advance)
 
     b.position_at_end(advance)
@@ -369,5 +565,5 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
     b.branch(header)
 
     b.position_at_end(exit_block)
-    b.ret(b.load(status))
+    b.ret_void()
     return fn

@@ -26,14 +26,20 @@ Methods (coefficients: Chebyshev fits made with mpmath, regenerate with
 * log, log2, log10, log1p: ``x = 2**k m``, m in [sqrt(1/2), sqrt(2)),
   ``log(m) = 2 atanh(s)``, ``s = (m-1)/(m+1)``; subnormals are pre-scaled;
   log1p adds the rounding error of ``1 + x`` as a first-order correction.
-* sin, cos, tan: quadrant ``q = rint(x 2/pi)``, ``r = x - q pi/2`` with pi/2
-  in three 27-bit pieces plus a tail (float32 does this in double), then
-  the sine/cosine polynomials on [-pi/4, pi/4].  The reduction is exact for
-  |x| < 2**26 pi/2 (about 1.05e8).  Beyond, ``q pi/2`` loses bits and the
-  absolute error grows like |x| * 2**-53 (e.g. about 1e-7 at |x| = 1e9) until
-  |x| ~ 1e15, past which results are meaningless though still in [-1, 1]
-  (tan: finite).
-  There is no Payne-Hanek path.
+* sin, cos, tan: ``x 2/pi = q + f`` (q integer, only q mod 4 matters,
+  |f| <~ 1/2), ``r = f pi/2`` as a double word, then the sine/cosine
+  polynomials on [-pi/4, pi/4].  The reduction is exact (error far below an
+  ulp of r) for every finite x, including the inputs closest to multiples of
+  pi/2 (|f| = 2**-29.86 for float32, 2**-61.54 for float64; derived by
+  ``_trig_worst_cases`` and tested):
+  float32 works in double, multiplying x by the bits of 2/pi from its
+  exponent's band on (five bands, chosen by compares and selects: no table
+  lookup); float64 uses Cody-Waite (pi/2 in pieces, exact below |x| = 2**26)
+  blended by a select with a Payne-Hanek reduction whose 2/pi chunks come from
+  a per-exponent constant table (four gathers).  Both are always computed, so
+  the float64 cost for ordinary arguments includes the Payne-Hanek path; the
+  bits of 2/pi are a literal checked against mpmath.  Details above
+  ``_reduce_f32``.
 * tanh = expm1(2|x|) / (expm1(2|x|) + 2) with the sign of x (saturates);
   sinh = (t + t/(t+1))/2, t = expm1(|x|), cosh = (e + 1/e)/2, e = exp(|x|), and
   both e**(|x|/2)**2 / 2 once e**-|x| no longer matters (finite up to their
@@ -66,9 +72,9 @@ throughput is elements per ns for a 1e6-element array vs the NumPy ufunc):
     log2            1.70   1.55     1.9  (2.3)          0.94 (1.1)
     log10           1.92   1.64     2.4  (4.5)          0.86 (1.10)
     log1p           1.66   1.65     2.0  (2.0)          0.79 (0.95)
-    sin             0.84   0.85     1.07 (1.7)          0.64 (0.04)
-    cos             0.80   0.82     1.01 (1.8)          0.64 (0.03)
-    tan             2.06   2.14     1.05 (2.2)          0.60 (0.66)
+    sin             0.81   0.82     0.69 (1.7)          0.12 (0.04)
+    cos             0.85   0.83     0.71 (1.8)          0.12 (0.03)
+    tan             2.27   2.12     0.74 (2.2)          0.11 (0.66)
     tanh            2.28   2.48     2.6  (2.7)          0.95 (0.25-0.56)
     sinh            2.79   2.68     1.37 (2.7)          0.52 (0.82)
     cosh            3.06   2.71     1.41 (3.0)          0.50 (1.03)
@@ -81,7 +87,11 @@ throughput is elements per ns for a 1e6-element array vs the NumPy ufunc):
 Single thread, 1e6 elements, median of 9; the 2-core machine was shared, so
 throughput figures vary by up to ~2x between runs.  NumPy's float32 exp/log/
 trig use its own AVX-512 SIMD loops; its sigmoid/softplus are composites.
-float32 pow (computed in double) is the one clearly slow function.
+float32 pow (computed in double) is the one clearly slow function.  sin/cos/
+tan pay for exactness at every finite argument: before it (reduction exact
+only below 1.05e8) they ran at 1.07 / 0.63 el/ns (float32 / float64) on
+x in [-100, 100]; float64 now always runs its Payne-Hanek path (~100 vector
+ops and four gathers per 8 lanes, latency-bound), about 3-5x slower.
 """
 
 import math
@@ -370,6 +380,48 @@ def _bits_of(value, fmt):
     return struct.unpack("<i", struct.pack("<f", value))[0]
 
 
+def _constant_table(module, name, build):
+    """The module's private constant array of doubles ``name``; ``build()``
+    gives its values (computed once per process)."""
+    table = module.globals.get(name)
+    if table is None:
+        values = _TABLE_VALUES.get(name)
+        if values is None:
+            values = _TABLE_VALUES[name] = build()
+        typ = ir.ArrayType(ir.DoubleType(), len(values))
+        table = ir.GlobalVariable(module, typ, name=name)
+        table.global_constant = True
+        table.linkage = "private"
+        table.unnamed_addr = True
+        table.align = 64
+        table.initializer = ir.Constant(typ, values)
+    return table
+
+
+_TABLE_VALUES = {}
+
+
+def _table_load(m, table, index, offset):
+    """``table[index + offset]`` as m's (double) type: a plain load the loop
+    vectorizer turns into a gather; lane by lane for vector operands."""
+    b = m.b
+
+    def load(i):
+        i = b.add(i, ir.Constant(i.type, offset)) if offset else i
+        ptr = b.gep(table, [ir.Constant(i.type, 0), i], inbounds=True,
+                    source_etype=table.value_type)
+        return b.load(ptr, typ=ir.DoubleType(), align=8)
+
+    if not isinstance(index.type, ir.VectorType):
+        return load(index)
+    lanes = [load(b.extract_element(index, ir.Constant(ir.IntType(32), k)))
+             for k in range(index.type.count)]
+    out = ir.Constant(m.ftype, ir.Undefined)
+    for k, v in enumerate(lanes):
+        out = b.insert_element(out, v, ir.Constant(ir.IntType(32), k))
+    return out
+
+
 # ====================================================================== exp
 def _expm1_poly(m, r):
     """e**r - 1 for |r| <= ln2/2 (plus rounding)."""
@@ -506,30 +558,240 @@ def _log1p(m, x):
 
 
 # ====================================================================== trig
-def _trig_reduce(m, x):
-    """(r, r_lo, odd, flip) with x = q pi/2 + r + r_lo, |r| <~ pi/4, odd = q
-    odd, flip = bit 1 of q.  float32 reduces in double."""
+# Argument reduction: x 2/pi = q + f with q an integer (only q mod 4 matters)
+# and |f| <= ~1/2, then r = f pi/2.  Cody-Waite (x - q pi/2 with pi/2 in
+# pieces) is exact only while q pi/2 has few bits; Payne-Hanek multiplies x by
+# just the bits of 2/pi that can affect x 2/pi mod 4, chosen by x's exponent
+# (float64: a row of a constant table, i.e. a gather; float32: one of five
+# bands of constants, by selects), in exact pieces.
+#
+# Write x = M 2**E, M an integer of p bits (24 or 53).  Bit i of 2/pi (weight
+# 2**-i) contributes M 2**(E-i), a multiple of 4 when i <= E - 2, so only bits
+# from i0 = E - 1 on are needed.  How many depends on how close x 2/pi gets
+# to an integer: over all finite inputs the minimum of |x 2/pi - nearest
+# integer| is 2**-29.86 for float32 (x = 16367173 * 2**72) and 2**-61.54 for
+# float64 (x = 6381956970095103 * 2**797) (_trig_worst_cases derives these by
+# continued fractions; the tests check them).
+
+#: floor(2/pi * 2**_TWO_OVER_PI_BITS) (regenerate: python -m graphc.backends.llvm.vecmath)
+_TWO_OVER_PI_BITS = 1216
+_TWO_OVER_PI = int(
+    "a2f9836e4e441529fc2757d1f534ddc0db6295993c439041fe5163abdebbc561"
+    "b7246e3a424dd2e006492eea09d1921cfe1deb1cb129a73ee88235f52ebb4484"
+    "e99c7026b45f7e413991d639835339f49c845f8bbdf9283b1ff897ffde05980f"
+    "ef2f118b5a0a6d1f6d367ecf27cb09b74f463f669e5fea2d7527bac7ebe5f17b"
+    "3d0739f78a5292ea6bfb5fb11f8d5d0856033046fc7b6bab", 16)
+
+
+def _two_over_pi_window(start, width, scale=0):
+    """2**scale times the bits start .. start+width-1 of 2/pi (bit i weighs
+    2**-i; bits i <= 0 are zero), exactly (width <= 53)."""
+    last = start + width - 1
+    chunk = (_TWO_OVER_PI >> (_TWO_OVER_PI_BITS - last)) & ((1 << width) - 1)
+    return math.ldexp(chunk, scale - last)
+
+
+def _two_over_pi_rest(start, scale=0):
+    """2**scale times the bits of 2/pi from ``start`` on, rounded once."""
+    rest = _TWO_OVER_PI & ((1 << (_TWO_OVER_PI_BITS - start + 1)) - 1)
+    return rest / (1 << (_TWO_OVER_PI_BITS - scale))       # int / int: rounded once
+
+
+# float32, every finite x, in double arithmetic without a table lookup: the
+# exponents are split into _F32_BANDS bands; band b uses the bits of 2/pi from
+# i0 = 21 b on (band 0 starts at bit 0, so it is 2/pi itself and covers every
+# |x| < 2**45), picked by compares and selects.  Per band: A = bits i0 ..
+# i0+52 of 2/pi exactly, split into A1 (its leading 29 significant bits) and
+# A2 (<= 24 bits) so that x A1 and x A2 are exact, and B = the bits after,
+# rounded.  With x = M 2**E, g = E - 1 - i0 < 21 (negative for |x| < 2**24):
+# x A1 is reduced mod 4 exactly; q = rint(s + x A2); s - q is exact, and so is
+# (s - q) + x A2 (multiples of 2**(g-51), below 1) when g >= 0 (else it is one
+# rounding of an exact sum); x B < 2**(g-27) adds one rounding and x B and B
+# drop < 2**(g-79).  Against the smallest |f|, 2**-29.86, the reduction error
+# is below 2**-30 (2**-53 of f plus 2**(g-79)): negligible next to float32's
+# 2**-24.
+_F32_BAND_BITS = 21
+_F32_BANDS = 5                        # i0 up to 84: E - 1 <= 103 stays in the last band
+
+
+def _f32_band(band):
+    """(smallest |x| of ``band``, A, B) for ``band``."""
+    i0 = band * _F32_BAND_BITS
+    return 2.0 ** (i0 + 24), _two_over_pi_window(i0, 53), _two_over_pi_rest(i0 + 53)
+
+
+# float64, |x| >= 2**26 (below, Cody-Waite is exact): x = m 2**(E+52), m in
+# +-[1, 2) (x's sign and significand), split m = m_hi + m_lo into 26 and 27
+# significant bits by a bit mask, times five 26-bit chunks T_k of 2/pi from
+# bit i0 = E - 1, scaled by 2**(E+52) (so T_k = N_k 2**(28 - 26 k) for every
+# E), plus R = the rest of 2/pi rounded.  All m_* T_k are exact.  As multiples
+# of / below (magnitude):
+#   m_hi T0: 2**3, which drops out mod 4
+#   m_lo T0, m_hi T1: 2**-24, 2**-23 / 2**29     m_lo T1, m_hi T2: 2**-50, 2**-49 / 2**3
+#   m_lo T2, m_hi T3: 2**-76, 2**-75 / 2**-23    m_lo T3, m_hi T4: 2**-102, 2**-101 / 2**-49
+#   m_lo T4, m R: below 2**-75, rounding < 2**-127
+# The first four, each reduced to [-2, 2], sum exactly (multiples of 2**-50
+# below 8) to S; q = rint(S), f0 = S - q.  The next two are split at 2**-50
+# and their high parts join f0 exactly; their low parts and the next two's
+# parts above 2**-76 sum exactly (multiples of 2**-76 below 2**-47) to L1; the
+# rest, below 2**-75, is summed plainly (error < 2**-127).  f0 + L1 is exact
+# whenever it is below 2**-23, so f = f0 + L1 + rest carries an error below
+# 2**-120 + 2**-106 |f|: 2**-58 of the smallest |f|.  A table row holds T0, T1
+# in one double and T2, T3 in another (each pair behind a guard bit that fixes
+# the double's exponent, so a bit mask separates them), then T4 and R: four
+# gathers per element.
+_F64_TABLE_STRIDE = 4                 # one 32-byte row per exponent
+_F64_LARGE = 2.0 ** 26                # Payne-Hanek from here on
+_F64_FIRST_EXPONENT = 1023 + 26
+_F64_PAIR_GUARDS = (2.0 ** 54, 2.0 ** 2)   # guard bits of the (T0, T1) and (T2, T3) doubles
+
+
+def _f64_reduction_table():
+    rows = []
+    for biased in range(_F64_FIRST_EXPONENT, 2047):
+        exponent = biased - 1075          # x = M 2**exponent, M < 2**53
+        i0, scale = exponent - 1, exponent + 52
+        t = [_two_over_pi_window(i0 + 26 * k, 26, scale) for k in range(5)]
+        rows += [_F64_PAIR_GUARDS[0] + t[0] + t[1], _F64_PAIR_GUARDS[1] + t[2] + t[3], t[4],
+                 _two_over_pi_rest(i0 + 130, scale)]
+    return rows
+
+
+def _pio2_split():
+    """pi/2 = Q1 + Q2 + Q3 with Q1, Q2 of 26 bits (products with 27-bit
+    numbers are exact), from the Cody-Waite pieces (exact to ~2**-139)."""
+    from fractions import Fraction
+    pio2 = sum(Fraction(p) for p in _PIO2_PARTS)
+    q1 = Fraction(math.floor(pio2 * 2 ** 25), 2 ** 25)
+    q2 = Fraction(math.floor((pio2 - q1) * 2 ** 51), 2 ** 51)
+    return float(q1), float(q2), float(pio2 - q1 - q2)
+
+
+_PIO2_26 = _pio2_split()
+
+
+def _reduce_mod4(m, v):
+    """v - 4 rint(v/4), in [-2, 2]: exact for any double v."""
+    return m.muladd(m.rint(m.mul(v, m.c(0.25))), m.c(-4.0), v)
+
+
+def _biased_exponent(m, bits):
+    return m.b.and_(m.b.lshr(bits, m.ic(m.fmt.mant)), m.ic(2 * m.fmt.bias + 1))
+
+
+def _table_row(m, bits, first, last, stride):
+    """Index of the first entry of the table row for x's biased exponent,
+    clamped to [first, last] (rows start at ``first``), as m's integer type."""
+    be = _biased_exponent(m, bits)
+    be = m.b.select(m.b.icmp_unsigned("<", be, m.ic(first)), m.ic(first), be)
+    be = m.b.select(m.b.icmp_unsigned(">", be, m.ic(last)), m.ic(last), be)
+    return m.b.mul(m.b.sub(be, m.ic(first)), m.ic(stride))
+
+
+def _clear_low(m, v, n):
+    """v with the low ``n`` bits of its significand cleared (exact truncation)."""
+    return m.from_bits(m.b.and_(m.to_bits(v), m.ic(~((1 << n) - 1))))
+
+
+def _reduce_f32(m, x):
+    """(q, r, r_lo) for float32 x: x 2/pi = q + f (mod 4), r + r_lo = f pi/2."""
     w = m.retyped("float64")
     xd = m.convert(x, w)
-    q = w.rint(w.mul(xd, w.c(2.0 / math.pi)))
-    nq = w.neg(q)
+    ax = m.fabs(x)
+    _, a, b = (w.c(v) for v in _f32_band(0))
+    for band in range(1, _F32_BANDS):
+        threshold, *consts = _f32_band(band)
+        use = m.cmp(">=", ax, m.c(threshold))          # false for NaN
+        a, b = (w.select(use, w.c(v), old) for v, old in zip(consts, (a, b)))
+    a1 = _clear_low(w, a, 53 - 29)
+    s = _reduce_mod4(w, w.mul(xd, a1))                  # inf -> NaN here
+    p2 = w.mul(xd, w.sub(a, a1))
+    q = w.rint(w.add(s, p2))
+    f = w.muladd(xd, b, w.add(w.sub(s, q), p2))
+    r = w.mul(f, w.c(math.pi / 2))
+    rf = w.convert(r, m)
+    return q, rf, w.convert(w.sub(r, m.convert(rf, w)), m)
+
+
+def _reduce_f64_cody_waite(m, x):
+    """(q, r, r_lo) exact for |x| < 2**26 pi/2 (and NaN for inf, NaN)."""
+    q = m.rint(m.mul(x, m.c(2.0 / math.pi)))
+    nq = m.neg(q)
     p1, p2, p3, p4 = _PIO2_PARTS
-    r = w.muladd(nq, w.c(p1), xd)                       # exact: q*p1 exact, Sterbenz
+    r = m.muladd(nq, m.c(p1), x)                       # exact: q*p1 exact, Sterbenz
+    hi, e1 = m.two_sum(r, m.mul(nq, m.c(p2)))          # q*p2, q*p3 exact
+    hi, e2 = m.two_sum(hi, m.mul(nq, m.c(p3)))
+    lo = m.muladd(nq, m.c(p4), m.add(e1, e2))
+    r, r_lo = m.fast_two_sum(hi, lo)
+    return q, r, r_lo
+
+
+def _round_to_multiple(m, v, unit):
+    """v rounded to a multiple of ``unit`` (a power of two), for |v| < 2**52 unit."""
+    magic = m.c(1.5 * 2.0 ** 52 * unit)
+    return m.sub(m.add(v, magic), magic)
+
+
+def _split_at(m, v, unit):
+    """(v rounded to a multiple of ``unit``, the exact remainder)."""
+    hi = _round_to_multiple(m, v, unit)
+    return hi, m.sub(v, hi)
+
+
+def _unpack_pair(m, packed, guard):
+    """The two 26-bit chunks stored as ``guard + hi + lo`` in one double."""
+    with_hi = _clear_low(m, packed, 26)
+    return m.sub(with_hi, m.c(guard)), m.sub(packed, with_hi)
+
+
+def _reduce_f64_payne_hanek(m, x):
+    """(q, r, r_lo) for finite |x| >= 2**26 (garbage elsewhere)."""
+    bits = m.to_bits(x)
+    row = _table_row(m, bits, _F64_FIRST_EXPONENT, 2046, _F64_TABLE_STRIDE)
+    table = _constant_table(m.module, "graphc.vecmath.two_over_pi_f64", _f64_reduction_table)
+    pair01, pair23, t4, rest = (_table_load(m, table, row, k) for k in range(4))
+    t0, t1 = _unpack_pair(m, pair01, _F64_PAIR_GUARDS[0])
+    t2, t3 = _unpack_pair(m, pair23, _F64_PAIR_GUARDS[1])
+    sign_mant = (1 << (m.fmt.bits - 1)) | ((1 << m.fmt.mant) - 1)
+    mant = m.from_bits(m.b.or_(m.b.and_(bits, m.ic(sign_mant)), m.ic(m.fmt.one_bits)))
+    m_hi = _clear_low(m, mant, 27)
+    m_lo = m.sub(mant, m_hi)
+    s = m.add(_reduce_mod4(m, m.mul(m_lo, t0)), _reduce_mod4(m, m.mul(m_hi, t1)))
+    s = m.add(s, _reduce_mod4(m, m.mul(m_lo, t1)))
+    s = m.add(s, _reduce_mod4(m, m.mul(m_hi, t2)))
+    q = m.rint(s)
+    e_hi, e_lo = _split_at(m, m.mul(m_lo, t2), 2.0 ** -50)
+    f_hi, f_lo = _split_at(m, m.mul(m_hi, t3), 2.0 ** -50)
+    g_hi, g_lo = _split_at(m, m.mul(m_lo, t3), 2.0 ** -76)
+    h_hi, h_lo = _split_at(m, m.mul(m_hi, t4), 2.0 ** -76)
+    f0 = m.add(m.add(m.sub(s, q), e_hi), f_hi)
+    l1 = m.add(m.add(e_lo, f_lo), m.add(g_hi, h_hi))
+    l2 = m.add(m.add(g_lo, h_lo), m.muladd(mant, rest, m.mul(m_lo, t4)))
+    f, err = m.fast_two_sum(f0, l1)       # exact sum when it is small, see above
+    lo = m.add(err, l2)
+    # (f + lo) pi/2 as a double word: f split in 26 + 27 bits, exact leading products
+    q1, q2, q3 = _PIO2_26
+    fh = _clear_low(m, f, 27)
+    fl = m.sub(f, fh)
+    tail = m.add(m.add(m.mul(fl, m.c(q1)), m.mul(fh, m.c(q2))),
+                 m.muladd(fl, m.c(q2), m.muladd(f, m.c(q3), m.mul(lo, m.c(math.pi / 2)))))
+    r, r_lo = m.fast_two_sum(m.mul(fh, m.c(q1)), tail)
+    return q, r, r_lo
+
+
+def _trig_reduce(m, x):
+    """(r, r_lo, odd, flip) with x = q pi/2 + r + r_lo, |r| <~ pi/4, odd = q
+    odd, flip = bit 1 of q; exact for all finite x, NaN for inf and NaN."""
     if m.dtype == "float32":
-        r = w.muladd(nq, w.c(p2), r)
-        r = w.muladd(nq, w.c(p3), r)
-        rf = w.convert(r, m)
-        r_lo = w.convert(w.sub(r, m.convert(rf, w)), m)
-        r = rf
+        q, r, r_lo = _reduce_f32(m, x)
+        w = m.retyped("float64")
     else:
-        hi, e1 = w.two_sum(r, w.mul(nq, w.c(p2)))      # q*p2, q*p3 exact
-        hi, e2 = w.two_sum(hi, w.mul(nq, w.c(p3)))
-        lo = w.muladd(nq, w.c(p4), w.add(e1, e2))
-        r, r_lo = w.fast_two_sum(hi, lo)
-    # Past |x| ~ 1e15 the reduction fails outright; r = 0 keeps the result in
-    # [-1, 1] (and inf/NaN inputs still give NaN).
-    failed = m.cmp(">", m.fabs(r), m.c(2.0))
-    r, r_lo = m.select(failed, m.c(0.0), r), m.select(failed, m.c(0.0), r_lo)
+        w = m
+        q, r, r_lo = _reduce_f64_cody_waite(m, x)
+        ax = m.fabs(x)
+        large = m.and_(m.cmp(">=", ax, m.c(_F64_LARGE)), m.cmp("<", ax, m.c(math.inf)))
+        big = _reduce_f64_payne_hanek(m, x)
+        q, r, r_lo = (m.select(large, b, s) for b, s in zip(big, (q, r, r_lo)))
     half = w.floor(w.mul(q, w.c(0.5)))
     odd = w.cmp("!=", w.add(half, half), q)
     quarter = w.floor(w.mul(half, w.c(0.5)))
@@ -802,5 +1064,44 @@ def _derive_coefficients():
               f"  # fit error {float(err):.2g}")
 
 
+def _derive_two_over_pi():
+    """floor(2/pi * 2**_TWO_OVER_PI_BITS) as hex, from mpmath (the _TWO_OVER_PI literal)."""
+    import mpmath as mp
+    with mp.workprec(_TWO_OVER_PI_BITS + 64):
+        return format(int(mp.floor(2 / mp.pi * mp.mpf(2) ** _TWO_OVER_PI_BITS)), "x")
+
+
+def _trig_worst_cases(dtype, count=1):
+    """The finite x of ``dtype`` whose x 2/pi is closest to an integer, one per
+    exponent, closest first: ``count`` tuples (log2 distance, M, E), x = M 2**E.
+    For each E the minimum of |M a - round(M a)|, a = frac(2**E 2/pi), over
+    0 < M < 2**p (p = 24 or 53) is reached at the largest
+    continued-fraction denominator of a below 2**p (best approximations), so
+    this covers every finite input.  Needs mpmath."""
+    import mpmath as mp
+    p, emax = (24, 127 - 23) if str(dtype) == "float32" else (53, 1023 - 52)
+    found = []
+    with mp.workprec(_TWO_OVER_PI_BITS + 200):
+        two_over_pi = 2 / mp.pi
+        for e in range(-p, emax + 1):
+            a = mp.frac(two_over_pi * mp.mpf(2) ** e)
+            k_prev, k, best, rest = 1, 0, 1, a       # continued-fraction denominators
+            while True:
+                digit = int(mp.floor(rest))
+                k_prev, k = k, digit * k + k_prev
+                if k >= 2 ** p:
+                    break
+                best = max(best, k)
+                if rest == digit:
+                    break
+                rest = 1 / (rest - digit)
+            if best * 2.0 ** e < 0.75:       # below pi/4 there is no reduction
+                continue
+            dist = abs(best * a - mp.nint(best * a))
+            found.append((float(mp.log(dist, 2)), best, e))
+    return sorted(found)[:count]
+
+
 if __name__ == "__main__":
     _derive_coefficients()
+    print("_TWO_OVER_PI =", _derive_two_over_pi())
