@@ -37,18 +37,25 @@ class LLVMBackend(Backend):
         """Thunks for a whole schedule: the kernels of all its nodes compile
         together (one LLVM module, one cache entry; see ``jit.py``)."""
         plans = [self._plan(node) for node in nodes]
-        requests = [(_kernel_text(plan.kernel, plan.aliased),
-                     functools.partial(codegen.build_module, plan.kernel, aliased=plan.aliased))
-                    for plan in plans if plan is not None]
+        # a node's plan is one kernel, or a (reduction, epilogue) pair of kernels
+        parts = [() if plan is None else plan if isinstance(plan, tuple) else (plan,)
+                 for plan in plans]
+        requests = [(_kernel_text(part.kernel, part.aliased),
+                     functools.partial(codegen.build_module, part.kernel, aliased=part.aliased))
+                    for node_parts in parts for part in node_parts]
         addresses = iter(self.toolchain.load(requests))
         thunks = []
-        for node, plan in zip(nodes, plans):
-            address = next(addresses) if plan is not None else None
-            if address is None:  # not a kernel, or one the code generator cannot lower
+        for node, node_parts in zip(nodes, parts):
+            found = [next(addresses) for _ in node_parts]
+            if not found or None in found:  # not a kernel, or one the code generator can't lower
                 thunks.append(self.perform_thunk(node))
+                continue
+            compiled = [runtime.make_thunk(part.kernel, address, part.positions, part.inplace)
+                        for part, address in zip(node_parts, found)]
+            if len(compiled) == 1:
+                thunks.append(compiled[0])
             else:
-                thunks.append(runtime.make_thunk(plan.kernel, address, plan.positions,
-                                                 plan.inplace))
+                thunks.append(_chain_epilogue(*compiled, node_parts[1].late))
         return thunks
 
     def _plan(self, node):
@@ -72,10 +79,28 @@ class LLVMBackend(Backend):
                 return None
         else:
             return None
+        if kernel.epilogue is not None:
+            return self._plan_epilogue(kernel, positions, inplace)
         if not self.can_lower(kernel):
             return None
         return _KernelPlan(kernel, positions, inplace,
                            tuple(sorted(_aliased_operands(kernel, inplace))))
+
+    def _plan_epilogue(self, kernel, positions, inplace):
+        """A reduction with an epilogue runs as two compiled kernels: the
+        reduction (possibly split across threads, its partial results combined
+        by the runtime), then the epilogue over the reduced output space."""
+        if inplace:
+            return None
+        body, tail, loop, late = kernel.split_epilogue()
+        if not (self.can_lower(body) and self.can_lower(tail)):
+            return None
+        where = positions if positions is not None else range(len(kernel.inputs))
+        where = list(where)
+        body_plan = _KernelPlan(body, [where[k] for k in loop], (), ())
+        tail_plan = _KernelPlan(tail, None, (), ())
+        tail_plan.late = tuple(where[k] for k in late)
+        return body_plan, tail_plan
 
     #: ctypes passes at most 1024 arguments; kernels this wide also compile slowly
     MAX_OPERANDS = 256
@@ -84,7 +109,7 @@ class LLVMBackend(Backend):
         dtypes = {i.dtype for i in kernel.inputs} | {n.dtype for n in kernel.nodes}
         if not dtypes <= SUPPORTED_DTYPES or not kernel.inputs:
             return False
-        if kernel.epilogue is not None:  # not lowered yet: see codegen.build_module
+        if kernel.epilogue is not None:  # lowered as two kernels: see _plan_epilogue
             return False
         if len(kernel.inputs) + len(kernel.outputs) > self.MAX_OPERANDS:
             return False
@@ -107,13 +132,23 @@ class _KernelPlan:
     each kernel input (None: the same order), its in-place pairs and the
     operands they let alias."""
 
-    __slots__ = ("kernel", "positions", "inplace", "aliased")
+    __slots__ = ("kernel", "positions", "inplace", "aliased", "late")
 
     def __init__(self, kernel, positions, inplace, aliased):
         self.kernel = kernel
         self.positions = positions
         self.inplace = inplace
         self.aliased = aliased
+        self.late = ()  # epilogue part: node-input positions of its own inputs
+
+
+def _chain_epilogue(body, tail, late):
+    """One thunk running a reduction kernel then its epilogue kernel; the
+    epilogue reads the reduced values then the node inputs at ``late``."""
+    def thunk(inputs):
+        return tail([*body(inputs), *[inputs[k] for k in late]])
+
+    return thunk
 
 
 def _kernel_text(kernel, aliased):
