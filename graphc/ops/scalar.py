@@ -8,13 +8,48 @@ ops, and a sympy form for the optimizer and code generators.
 
 import math
 
-import numpy as np
-import sympy
+import importlib
 
-try:  # SciPy is optional: its special functions are faster and exact.
-    from scipy import special as _sp
-except ImportError:  # pragma: no cover - exercised only without scipy
-    _sp = None
+import numpy as np
+
+
+class _LazyModule:
+    """A module imported on first attribute use: sympy and scipy.special take
+    ~0.35 s to import and most programs never need them (sympy serves the
+    optimizer's analyses, scipy.special a few special functions)."""
+
+    def __init__(self, name):
+        self._name = name
+        self._module = None
+
+    def __getattr__(self, attr):
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
+
+
+sympy = _LazyModule("sympy")
+
+
+def _sympy_function(name):
+    """``sympy.<name>`` as a sympy_fn, resolved when first called."""
+    return lambda *args: getattr(sympy, name)(*args)
+
+
+def _special(name, fallback):
+    """SciPy's ``special.<name>`` (faster and exact) when SciPy is installed,
+    else a pure-Python ``fallback``; SciPy is imported on first call."""
+    impl = []
+
+    def apply(x):
+        if not impl:
+            try:
+                impl.append(getattr(importlib.import_module("scipy.special"), name))
+            except ImportError:  # pragma: no cover - exercised only without scipy
+                impl.append(fallback)
+        return impl[0](x)
+
+    return apply
 
 
 def _vectorize(fn):
@@ -41,11 +76,13 @@ def _digamma_py(x):
     return result + math.log(x) - 0.5 / x - f * (1 / 12 - f * (1 / 120 - f * (1 / 252 - f * (1 / 240 - f / 132))))
 
 
-_erf = _sp.erf if _sp else _vectorize(math.erf)
-_erfc = _sp.erfc if _sp else _vectorize(math.erfc)
-_gamma = _sp.gamma if _sp else _vectorize(lambda v: math.gamma(v) if v > 0 or v != math.floor(v) else math.nan)
-_gammaln = _sp.gammaln if _sp else _vectorize(lambda v: math.lgamma(v) if v > 0 or v != math.floor(v) else math.inf)
-_psi = _sp.psi if _sp else _vectorize(_digamma_py)
+_erf = _special("erf", _vectorize(math.erf))
+_erfc = _special("erfc", _vectorize(math.erfc))
+_gamma = _special("gamma", _vectorize(
+    lambda v: math.gamma(v) if v > 0 or v != math.floor(v) else math.nan))
+_gammaln = _special("gammaln", _vectorize(
+    lambda v: math.lgamma(v) if v > 0 or v != math.floor(v) else math.inf))
+_psi = _special("psi", _vectorize(_digamma_py))
 
 
 def _as_float(x):
@@ -230,18 +267,18 @@ mod = _def("mod", np.remainder, 2, _g_mod, symbol="%", precedence=2,
 pow = _def("pow", np.power, 2, _g_pow, sympy_fn=lambda a, b: a ** b, symbol="**", precedence=4)
 neg = _def("neg", np.negative, 1, _g(lambda T, i, o, gz: [-gz]), sympy_fn=lambda a: -a,
            symbol="-", precedence=3)
-abs_ = _def("abs", np.absolute, 1, _g(lambda T, i, o, gz: [gz * T.sgn(i[0])]), sympy_fn=sympy.Abs)
+abs_ = _def("abs", np.absolute, 1, _g(lambda T, i, o, gz: [gz * T.sgn(i[0])]), sympy_fn=_sympy_function("Abs"))
 sqr = _def("sqr", np.square, 1, _g(lambda T, i, o, gz: [gz * 2 * i[0]]), sympy_fn=lambda a: a ** 2)
-sqrt = _def("sqrt", np.sqrt, 1, _g(lambda T, i, o, gz: [gz * 0.5 / o]), sympy_fn=sympy.sqrt)
+sqrt = _def("sqrt", np.sqrt, 1, _g(lambda T, i, o, gz: [gz * 0.5 / o]), sympy_fn=_sympy_function("sqrt"))
 reciprocal = _def("reciprocal", lambda x: np.true_divide(1, x), 1,
                   _g(lambda T, i, o, gz: [-gz * T.sqr(o)]), dtype_ufunc=np.sqrt,
                   sympy_fn=lambda a: 1 / a)
 maximum = _def("maximum", np.maximum, 2,
                _g(lambda T, i, o, gz: [gz * T.ge(i[0], i[1]), gz * T.lt(i[0], i[1])]),
-               sympy_fn=sympy.Max, commutative=True)
+               sympy_fn=_sympy_function("Max"), commutative=True)
 minimum = _def("minimum", np.minimum, 2,
                _g(lambda T, i, o, gz: [gz * T.le(i[0], i[1]), gz * T.gt(i[0], i[1])]),
-               sympy_fn=sympy.Min, commutative=True)
+               sympy_fn=_sympy_function("Min"), commutative=True)
 identity = _def("identity", _identity, 1, _g(lambda T, i, o, gz: [gz]), dtype_ufunc=np.positive,
                 sympy_fn=lambda a: a)
 
@@ -263,12 +300,12 @@ second = _Second("second", _second, 2,
 SCALAR_OPS["second"] = second
 
 # exponentials and logarithms
-exp = _def("exp", np.exp, 1, _g(lambda T, i, o, gz: [gz * o]), sympy_fn=sympy.exp)
+exp = _def("exp", np.exp, 1, _g(lambda T, i, o, gz: [gz * o]), sympy_fn=_sympy_function("exp"))
 exp2 = _def("exp2", np.exp2, 1, _g(lambda T, i, o, gz: [gz * o * _LN2]),
             sympy_fn=lambda a: 2 ** a)
 expm1 = _def("expm1", np.expm1, 1, _g(lambda T, i, o, gz: [gz * (o + 1)]),
              sympy_fn=lambda a: sympy.exp(a) - 1)
-log = _def("log", np.log, 1, _g(lambda T, i, o, gz: [gz / i[0]]), sympy_fn=sympy.log)
+log = _def("log", np.log, 1, _g(lambda T, i, o, gz: [gz / i[0]]), sympy_fn=_sympy_function("log"))
 log2 = _def("log2", np.log2, 1, _g(lambda T, i, o, gz: [gz / (i[0] * _LN2)]),
             sympy_fn=lambda a: sympy.log(a, 2))
 log10 = _def("log10", np.log10, 1, _g(lambda T, i, o, gz: [gz / (i[0] * _LN10)]),
@@ -277,41 +314,41 @@ log1p = _def("log1p", np.log1p, 1, _g(lambda T, i, o, gz: [gz / (1 + i[0])]),
              sympy_fn=lambda a: sympy.log(1 + a))
 
 # trigonometric and hyperbolic
-sin = _def("sin", np.sin, 1, _g(lambda T, i, o, gz: [gz * T.cos(i[0])]), sympy_fn=sympy.sin)
-cos = _def("cos", np.cos, 1, _g(lambda T, i, o, gz: [-gz * T.sin(i[0])]), sympy_fn=sympy.cos)
-tan = _def("tan", np.tan, 1, _g(lambda T, i, o, gz: [gz * (1 + T.sqr(o))]), sympy_fn=sympy.tan)
+sin = _def("sin", np.sin, 1, _g(lambda T, i, o, gz: [gz * T.cos(i[0])]), sympy_fn=_sympy_function("sin"))
+cos = _def("cos", np.cos, 1, _g(lambda T, i, o, gz: [-gz * T.sin(i[0])]), sympy_fn=_sympy_function("cos"))
+tan = _def("tan", np.tan, 1, _g(lambda T, i, o, gz: [gz * (1 + T.sqr(o))]), sympy_fn=_sympy_function("tan"))
 arcsin = _def("arcsin", np.arcsin, 1,
-              _g(lambda T, i, o, gz: [gz / T.sqrt(1 - T.sqr(i[0]))]), sympy_fn=sympy.asin)
+              _g(lambda T, i, o, gz: [gz / T.sqrt(1 - T.sqr(i[0]))]), sympy_fn=_sympy_function("asin"))
 arccos = _def("arccos", np.arccos, 1,
-              _g(lambda T, i, o, gz: [-gz / T.sqrt(1 - T.sqr(i[0]))]), sympy_fn=sympy.acos)
+              _g(lambda T, i, o, gz: [-gz / T.sqrt(1 - T.sqr(i[0]))]), sympy_fn=_sympy_function("acos"))
 arctan = _def("arctan", np.arctan, 1, _g(lambda T, i, o, gz: [gz / (1 + T.sqr(i[0]))]),
-              sympy_fn=sympy.atan)
+              sympy_fn=_sympy_function("atan"))
 arctan2 = _def("arctan2", np.arctan2, 2,
                _g(lambda T, i, o, gz: [gz * i[1] / (T.sqr(i[0]) + T.sqr(i[1])),
                                        -gz * i[0] / (T.sqr(i[0]) + T.sqr(i[1]))]),
-               sympy_fn=sympy.atan2)
-sinh = _def("sinh", np.sinh, 1, _g(lambda T, i, o, gz: [gz * T.cosh(i[0])]), sympy_fn=sympy.sinh)
-cosh = _def("cosh", np.cosh, 1, _g(lambda T, i, o, gz: [gz * T.sinh(i[0])]), sympy_fn=sympy.cosh)
-tanh = _def("tanh", np.tanh, 1, _g(lambda T, i, o, gz: [gz * (1 - T.sqr(o))]), sympy_fn=sympy.tanh)
+               sympy_fn=_sympy_function("atan2"))
+sinh = _def("sinh", np.sinh, 1, _g(lambda T, i, o, gz: [gz * T.cosh(i[0])]), sympy_fn=_sympy_function("sinh"))
+cosh = _def("cosh", np.cosh, 1, _g(lambda T, i, o, gz: [gz * T.sinh(i[0])]), sympy_fn=_sympy_function("cosh"))
+tanh = _def("tanh", np.tanh, 1, _g(lambda T, i, o, gz: [gz * (1 - T.sqr(o))]), sympy_fn=_sympy_function("tanh"))
 arcsinh = _def("arcsinh", np.arcsinh, 1,
-               _g(lambda T, i, o, gz: [gz / T.sqrt(T.sqr(i[0]) + 1)]), sympy_fn=sympy.asinh)
+               _g(lambda T, i, o, gz: [gz / T.sqrt(T.sqr(i[0]) + 1)]), sympy_fn=_sympy_function("asinh"))
 arccosh = _def("arccosh", np.arccosh, 1,
-               _g(lambda T, i, o, gz: [gz / T.sqrt(T.sqr(i[0]) - 1)]), sympy_fn=sympy.acosh)
+               _g(lambda T, i, o, gz: [gz / T.sqrt(T.sqr(i[0]) - 1)]), sympy_fn=_sympy_function("acosh"))
 arctanh = _def("arctanh", np.arctanh, 1, _g(lambda T, i, o, gz: [gz / (1 - T.sqr(i[0]))]),
-               sympy_fn=sympy.atanh)
+               sympy_fn=_sympy_function("atanh"))
 
 # special functions
 erf = _def("erf", _erf, 1,
            _g(lambda T, i, o, gz: [gz * _TWO_OVER_SQRT_PI * T.exp(-T.sqr(i[0]))]),
-           dtype_ufunc=np.exp, sympy_fn=sympy.erf)
+           dtype_ufunc=np.exp, sympy_fn=_sympy_function("erf"))
 erfc = _def("erfc", _erfc, 1,
             _g(lambda T, i, o, gz: [-gz * _TWO_OVER_SQRT_PI * T.exp(-T.sqr(i[0]))]),
-            dtype_ufunc=np.exp, sympy_fn=sympy.erfc)
-psi = _def("psi", _psi, 1, None, dtype_ufunc=np.exp, sympy_fn=sympy.digamma)
+            dtype_ufunc=np.exp, sympy_fn=_sympy_function("erfc"))
+psi = _def("psi", _psi, 1, None, dtype_ufunc=np.exp, sympy_fn=_sympy_function("digamma"))
 gamma = _def("gamma", _gamma, 1, _g(lambda T, i, o, gz: [gz * o * T.psi(i[0])]),
-             dtype_ufunc=np.exp, sympy_fn=sympy.gamma)
+             dtype_ufunc=np.exp, sympy_fn=_sympy_function("gamma"))
 gammaln = _def("gammaln", _gammaln, 1, _g(lambda T, i, o, gz: [gz * T.psi(i[0])]),
-               dtype_ufunc=np.exp, sympy_fn=sympy.loggamma)
+               dtype_ufunc=np.exp, sympy_fn=_sympy_function("loggamma"))
 sigmoid = _def("sigmoid", _sigmoid, 1, _g(lambda T, i, o, gz: [gz * o * (1 - o)]),
                dtype_ufunc=np.exp, sympy_fn=lambda a: 1 / (1 + sympy.exp(-a)))
 
@@ -330,9 +367,9 @@ softplus = _def("softplus", _softplus, 1, _g(lambda T, i, o, gz: [gz * T.sigmoid
                 dtype_ufunc=np.exp, sympy_fn=lambda a: sympy.log(1 + sympy.exp(a)))
 
 # piecewise and rounding
-sgn = _def("sgn", np.sign, 1, _zero_grad, sympy_fn=sympy.sign)
-floor = _def("floor", np.floor, 1, _zero_grad, sympy_fn=sympy.floor)
-ceil = _def("ceil", np.ceil, 1, _zero_grad, sympy_fn=sympy.ceiling)
+sgn = _def("sgn", np.sign, 1, _zero_grad, sympy_fn=_sympy_function("sign"))
+floor = _def("floor", np.floor, 1, _zero_grad, sympy_fn=_sympy_function("floor"))
+ceil = _def("ceil", np.ceil, 1, _zero_grad, sympy_fn=_sympy_function("ceiling"))
 trunc = _def("trunc", np.trunc, 1, _zero_grad)
 
 

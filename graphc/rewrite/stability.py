@@ -38,7 +38,6 @@ logit gets the limit value (the original is NaN there).
 """
 
 import numpy as np
-import sympy
 
 from ..graph.basic import Constant
 from ..ops import scalar as scal
@@ -69,6 +68,8 @@ def positive_scalar_op(scalar_op):
     if name not in _POSITIVE:
         verdict = False
         if scalar_op.nin == 1 and scalar_op.sympy_fn is not None:
+            import sympy  # ~0.25 s to import: only when a rule first asks
+
             try:
                 expr = scalar_op.sympy_fn(sympy.Symbol("a", real=True))
                 verdict = bool(expr.is_positive)
