@@ -205,3 +205,22 @@ def test_split_epilogue_runs_as_reduction_then_elementwise(dtype):
     np.testing.assert_array_equal(evaluate(tail, [reduced, b])[0], evaluate(k, [g, b])[0])
     with pytest.raises(ValueError, match="no epilogue"):
         body.split_epilogue()
+
+
+def test_deep_shared_dag_keys_and_text_stay_linear():
+    """y = y*c + cos(y) repeated: every level reads y twice, so nested keys or
+    infix text would double per level; equality, hashing and printing stay
+    cheap at any depth."""
+    y = KInput(0, "float64")
+    for _ in range(500):
+        y = apply_scalar(s.add, apply_scalar(s.mul, y, KConst(1.0001, "float64")),
+                         apply_scalar(s.cos, y))
+    k = Kernel([KernelInput("float64", 1)], [y], 1)
+    assert len(k.nodes) == 1 + 1 + 3 * 500  # input, constant, 3 ops per level
+    assert len(k.expression()) <= 200
+    z = KInput(0, "float64")
+    for _ in range(500):
+        z = apply_scalar(s.add, apply_scalar(s.mul, z, KConst(1.0001, "float64")),
+                         apply_scalar(s.cos, z))
+    assert z == y and hash(z) == hash(y)
+    assert apply_scalar(s.cos, z) != apply_scalar(s.sin, z)

@@ -33,6 +33,7 @@ backend uses it, and every code generator is tested against it.
 
 import functools
 import hashlib
+import weakref
 
 import numpy as np
 
@@ -45,14 +46,34 @@ def _dtype_name(dtype):
     return np.dtype(dtype).name
 
 
+#: structural key -> the canonical node with that structure (while one lives)
+_CANONICAL = weakref.WeakValueDictionary()
+
+
 class KNode:
     """A node of a kernel's scalar expression DAG (immutable, hash-consed by
-    structure so that equal subexpressions are one node)."""
+    structure so that equal subexpressions compare equal in O(1)).
 
-    __slots__ = ("dtype", "_key", "_hash")
+    Each node's ``_key`` names its children by their ``uid`` -- the identity
+    of the canonical node of their structure -- not by their own keys, so
+    keys stay small however deep and shared the DAG is (nested keys would
+    make hashing exponential in the depth of a DAG with sharing).  Every node
+    holds its canonical node, so a uid is never reused while a node with it
+    lives."""
+
+    __slots__ = ("dtype", "_key", "_hash", "uid", "_canon", "__weakref__")
+
+    def _intern(self, key):
+        self._key = key
+        canon = _CANONICAL.get(key)
+        if canon is None:
+            _CANONICAL[key] = canon = self
+        self._canon = canon
+        self.uid = id(canon)
+        self._hash = hash(key)
 
     def __eq__(self, other):
-        return isinstance(other, KNode) and self._key == other._key
+        return isinstance(other, KNode) and self.uid == other.uid
 
     def __hash__(self):
         return self._hash
@@ -69,8 +90,7 @@ class KInput(KNode):
     def __init__(self, index, dtype):
         self.index = int(index)
         self.dtype = _dtype_name(dtype)
-        self._key = ("in", self.index, self.dtype)
-        self._hash = hash(self._key)
+        self._intern(("in", self.index, self.dtype))
 
 
 class KReduced(KNode):
@@ -82,8 +102,7 @@ class KReduced(KNode):
     def __init__(self, index, dtype):
         self.index = int(index)
         self.dtype = _dtype_name(dtype)
-        self._key = ("red", self.index, self.dtype)
-        self._hash = hash(self._key)
+        self._intern(("red", self.index, self.dtype))
 
 
 class KConst(KNode):
@@ -95,8 +114,7 @@ class KConst(KNode):
         self.dtype = _dtype_name(dtype)
         self.value = np.asarray(value, dtype=self.dtype)[()]
         # repr of the value keeps the sign of zero and NaN distinct from numbers
-        self._key = ("const", self.dtype, repr(self.value.item()))
-        self._hash = hash(self._key)
+        self._intern(("const", self.dtype, repr(self.value.item())))
 
 
 class KApply(KNode):
@@ -108,8 +126,7 @@ class KApply(KNode):
         self.op = op
         self.args = tuple(args)
         self.dtype = _dtype_name(dtype)
-        self._key = ("apply", op.name, self.dtype) + tuple(a._key for a in self.args)
-        self._hash = hash(self._key)
+        self._intern(("apply", op.name, self.dtype) + tuple(a.uid for a in self.args))
 
 
 def apply_scalar(op, *args):
@@ -364,26 +381,38 @@ def _toposort(outputs):
     return order
 
 
+#: longest infix text kept per subexpression: a DAG with sharing would
+#: otherwise print exponentially long (the canonical ``text`` names nodes)
+_INFIX_MAX = 200
+
+
 def _infix(root, names, reduced=()):
     text = {}
     for node in _toposort([root]):
-        if isinstance(node, KInput):
-            text[node] = names[node.index]
-        elif isinstance(node, KReduced):
-            text[node] = reduced[node.index]
-        elif isinstance(node, KConst):
-            text[node] = repr(node.value.item())
-        elif isinstance(node.op, scal.Cast):
-            text[node] = f"{node.dtype}({text[node.args[0]]})"
-        elif node.op.symbol and len(node.args) == 2:
-            a, b = (text[x] for x in node.args)
-            text[node] = f"({a} {node.op.symbol} {b})"
-        elif node.op.name == "neg":
-            text[node] = f"-{text[node.args[0]]}"
-        else:
-            text[node] = f"{node.op.name}({', '.join(text[a] for a in node.args)})"
+        _infix_node(node, text, names, reduced)
+        if len(text[node]) > _INFIX_MAX:
+            text[node] = text[node][:_INFIX_MAX - 3] + "..."
     out = text[root]
     return out[1:-1] if out.startswith("(") and out.endswith(")") and _balanced(out[1:-1]) else out
+
+
+def _infix_node(node, text, names, reduced):
+    """Store the infix text of ``node`` (its arguments' texts are in ``text``)."""
+    if isinstance(node, KInput):
+        text[node] = names[node.index]
+    elif isinstance(node, KReduced):
+        text[node] = reduced[node.index]
+    elif isinstance(node, KConst):
+        text[node] = repr(node.value.item())
+    elif isinstance(node.op, scal.Cast):
+        text[node] = f"{node.dtype}({text[node.args[0]]})"
+    elif node.op.symbol and len(node.args) == 2:
+        a, b = (text[x] for x in node.args)
+        text[node] = f"({a} {node.op.symbol} {b})"
+    elif node.op.name == "neg":
+        text[node] = f"-{text[node.args[0]]}"
+    else:
+        text[node] = f"{node.op.name}({', '.join(text[a] for a in node.args)})"
 
 
 def _balanced(s):
