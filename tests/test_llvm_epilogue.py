@@ -45,3 +45,16 @@ def test_epilogue_reading_a_broadcast_input():
     np.testing.assert_allclose(f(xv, cv), np.exp(xv).sum(axis=1) * cv + 1.0, rtol=1e-12)
     with pytest.raises(ValueError):
         f(xv, np.arange(3.0))
+
+
+def test_report_shows_llvm_ir_of_every_compiled_kernel():
+    x = T.fmatrix("x")
+    b = T.fvector("b")
+    f = graphc.function([x, b], [T.exp(x) * 2, b - np.float32(0.1) * T.sum(x * x, axis=0)],
+                        mode="llvm")
+    report = f.report()
+    kernels = [n for n in f.maker.fgraph.toposort() if isinstance(n.op, KernelOp)]
+    assert len(report.sources) == len(kernels) == 2
+    for info in report.sources:
+        assert info.language == "LLVM IR"
+        assert "define" in str(info.source) and "fmul" in str(info.source)

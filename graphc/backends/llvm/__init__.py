@@ -52,10 +52,16 @@ class LLVMBackend(Backend):
                 continue
             compiled = [runtime.make_thunk(part.kernel, address, part.positions, part.inplace)
                         for part, address in zip(node_parts, found)]
+            for thunk, part in zip(compiled, node_parts):
+                thunk.source = _KernelIR(part.kernel, part.aliased)
+                thunk.source_language = "LLVM IR"
             if len(compiled) == 1:
                 thunks.append(compiled[0])
             else:
-                thunks.append(_chain_epilogue(*compiled, node_parts[1].late))
+                chained = _chain_epilogue(*compiled, node_parts[1].late)
+                chained.source = _JoinedSource([t.source for t in compiled])
+                chained.source_language = "LLVM IR"
+                thunks.append(chained)
         return thunks
 
     def _plan(self, node):
@@ -140,6 +146,30 @@ class _KernelPlan:
         self.inplace = inplace
         self.aliased = aliased
         self.late = ()  # epilogue part: node-input positions of its own inputs
+
+
+class _KernelIR:
+    """The LLVM IR of a compiled kernel, generated when first printed (a
+    warm compile-cache hit builds no IR, so reports must not force it)."""
+
+    def __init__(self, kernel, aliased):
+        self.kernel, self.aliased = kernel, aliased
+        self._text = None
+
+    def __str__(self):
+        if self._text is None:
+            self._text = str(codegen.build_module(self.kernel, "kernel", aliased=self.aliased))
+        return self._text
+
+
+class _JoinedSource:
+    """The sources of a reduction kernel and its epilogue kernel, in order."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __str__(self):
+        return "\n".join(str(p) for p in self.parts)
 
 
 def _chain_epilogue(body, tail, late):
