@@ -1,5 +1,7 @@
-"""Comparison helpers shared by the op tests: same dtype, same shape, values
-equal up to a tolerance that fits the dtype."""
+"""Helpers shared by the tests: dtype-aware value comparison, and a parser of
+debugprint's indented-tree lines."""
+import re
+
 import numpy as np
 
 
@@ -21,3 +23,17 @@ def assert_same(actual, expected):
         np.testing.assert_allclose(actual, expected, equal_nan=True, **tols(expected.dtype))
     else:
         np.testing.assert_array_equal(actual, expected)
+
+
+_DEBUGPRINT_LINE = re.compile(r"^((?: \|)*)(.*?) \[id ([A-Z]+)\](.*)$")
+
+
+def parse_debugprint(text):
+    """[(depth, label, id, rest)] for each line of a debugprint."""
+    rows = []
+    for line in text.splitlines():
+        m = _DEBUGPRINT_LINE.match(line)
+        assert m, f"not a debugprint line: {line!r}"
+        prefix, label, ident, rest = m.groups()
+        rows.append((len(prefix) // 2, label, ident, rest))
+    return rows

@@ -8,6 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
+from helpers import parse_debugprint
+
 import graphc
 import graphc.tensor as T
 from graphc import printing
@@ -21,18 +23,6 @@ from graphc.ops.kernel import KernelOp
 
 from test_persist import kernel_graph, mlp_data, mlp_train_graph
 
-_LINE = re.compile(r"^((?: \|)*)(.*?) \[id ([A-Z]+)\](.*)$")
-
-
-def parse(text):
-    """[(depth, label, id, rest)] for each debugprint line."""
-    rows = []
-    for line in text.splitlines():
-        m = _LINE.match(line)
-        assert m, f"not a debugprint line: {line!r}"
-        prefix, label, ident, rest = m.groups()
-        rows.append((len(prefix) // 2, label, ident, rest))
-    return rows
 
 
 def canonical_ids(text):
@@ -127,7 +117,7 @@ class LabelledOp(Op):
 def test_debugprint_uses_the_op_hooks():
     a, b, c = T.dmatrices("a", "b", "c")
     out = LabelledOp(2.0, 0.5)(a, b, c)
-    rows = parse(printing.debugprint(out, file="str"))
+    rows = parse_debugprint(printing.debugprint(out, file="str"))
     assert rows[0][1] == "Scaled{2.0*A@B + 0.5*C}"
     assert rows[0][3] == " '' d={0: [2]}"
     assert "v=" not in rows[0][3]
@@ -138,7 +128,7 @@ def test_debugprint_uses_the_op_hooks():
 def test_debugprint_compiled_mlp(mode):
     inputs, outputs, updates = mlp_train_graph(dropout=False)
     f = graphc.function(inputs, outputs, updates=updates, mode=mode, name="train")
-    rows = parse(printing.debugprint(f, file="str"))
+    rows = parse_debugprint(printing.debugprint(f, file="str"))
     check_tree(rows)
     roots = [r for r in rows if r[0] == 0]
     assert len(roots) == len(outputs) + len(updates)
@@ -164,7 +154,7 @@ def test_debugprint_inputs_printed_once_per_id():
     x = T.dvector("x")
     s = T.sin(x)
     y = s * s + s
-    rows = parse(printing.debugprint(y, file="str"))
+    rows = parse_debugprint(printing.debugprint(y, file="str"))
     check_tree(rows)
     assert sum(1 for r in rows if r[1] == "x") == 1
 

@@ -7,22 +7,12 @@ import re
 import numpy as np
 import pytest
 
+from helpers import parse_debugprint
+
 import graphc
 import graphc.tensor as T
 from graphc import printing
 
-_LINE = re.compile(r"^((?: \|)*)(.*?) \[id ([A-Z]+)\](.*)$")
-
-
-def _parse(text):
-    """[(depth, label, id, rest)] for each line of a debugprint."""
-    rows = []
-    for line in text.splitlines():
-        m = _LINE.match(line)
-        assert m, f"not a debugprint line: {line!r}"
-        prefix, label, ident, rest = m.groups()
-        rows.append((len(prefix) // 2, label, ident, rest))
-    return rows
 
 
 # ------------------------------------------------------------------ debugprint
@@ -33,7 +23,7 @@ def test_debugprint_variable_structure():
     s = x + y
     out = T.exp(s) * s
     text = printing.debugprint(out, file="str")
-    rows = _parse(text)
+    rows = parse_debugprint(text)
     depths = [r[0] for r in rows]
     labels = [r[1] for r in rows]
     assert depths == [0, 1, 2, 3, 3, 1]
@@ -61,14 +51,14 @@ def test_debugprint_ids_are_letters_in_order():
     a = T.dscalar("a")
     b = T.dscalar("b")
     text = printing.debugprint(a * b + a, file="str")
-    assert [r[2] for r in _parse(text)] == ["A", "B", "C", "D", "C"]
+    assert [r[2] for r in parse_debugprint(text)] == ["A", "B", "C", "D", "C"]
 
 
 def test_debugprint_named_output_and_constant():
     x = T.dmatrix("x")
     y = (x * 2.0).sum()
     y.name = "total"
-    rows = _parse(printing.debugprint(y, file="str"))
+    rows = parse_debugprint(printing.debugprint(y, file="str"))
     assert rows[0][3].strip() == "'total'"
     labels = [r[1] for r in rows]
     assert "x" in labels
@@ -81,7 +71,7 @@ def test_debugprint_list_shares_ids():
     a = h + 1
     b = h * 2
     text = printing.debugprint([a, b], file="str")
-    rows = _parse(text)
+    rows = parse_debugprint(text)
     roots = [r for r in rows if r[0] == 0]
     assert len(roots) == 2
     tanh_at = [i for i, r in enumerate(rows) if "tanh" in r[1]]
@@ -114,14 +104,14 @@ def test_debugprint_to_file_and_stdout(capsys):
 def test_debugprint_depth_limit():
     x = T.dscalar("x")
     y = T.exp(T.sin(T.cos(x)))
-    rows = _parse(printing.debugprint(y, file="str", depth=2))
+    rows = parse_debugprint(printing.debugprint(y, file="str", depth=2))
     assert [r[0] for r in rows] == [0, 1]
 
 
 def test_debugprint_multi_output_index():
     srng = graphc.RandomStreams(seed=1)
     u = srng.uniform((2,))  # the sample output of a (state, sample) op
-    rows = _parse(printing.debugprint(u * 2, file="str"))
+    rows = parse_debugprint(printing.debugprint(u * 2, file="str"))
     assert rows[1][0] == 1 and rows[1][1].endswith(".1")
     assert any(r[1].startswith("rng_state") for r in rows)
 
@@ -132,7 +122,7 @@ def test_debugprint_compiled_function_shows_updates(mode):
     c = graphc.shared(0.0, "count")
     f = graphc.function([x], T.sum(W * x), updates=[(W, W + x), (c, c + 1)], mode=mode)
     text = printing.debugprint(f, file="str")
-    rows = _parse(text)
+    rows = parse_debugprint(text)
     roots = [(i, r) for i, r in enumerate(rows) if r[0] == 0]
     assert len(roots) == 3  # the output and two updates
     assert "update of" not in roots[0][1][3]

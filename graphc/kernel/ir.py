@@ -321,6 +321,26 @@ class Kernel:
         tail = Kernel(specs, map_leaves(self.epilogue, tail_map), self.out_ndim)
         return body, tail, loop, late
 
+    @functools.cached_property
+    def writable_roots(self):
+        """Output indices whose expression root is a plain ufunc call that no
+        other expression node (nor another output) reads: such an output can
+        be computed straight into a destination buffer (``evaluate``'s ``out=``,
+        memory planning's in-place outputs)."""
+        from ..ops.scalar import ScalarOp
+
+        readers = {}
+        for node in self.nodes:
+            if isinstance(node, KApply):
+                for a in node.args:
+                    readers[a] = readers.get(a, 0) + 1
+        for root in self.outputs:
+            readers[root] = readers.get(root, 0) + 1
+        return tuple(k for k, root in enumerate(self.outputs)
+                     if isinstance(root, KApply) and readers[root] == 1
+                     and isinstance(getattr(root.op, "nfunc", None), np.ufunc)
+                     and type(root.op).impl is ScalarOp.impl)
+
     def key(self):
         """A stable hex digest of the kernel (the compile-cache key part)."""
         return hashlib.sha256(self.text.encode()).hexdigest()
@@ -540,24 +560,12 @@ def _evaluate_epilogue(kernel, arrays, reduced, values):
 
 def _direct_outputs(kernel, out, shape):
     """{output index: destination} for outputs ``evaluate`` can compute
-    straight into ``out[k]``: the root is a plain ufunc call that no other
-    node or output reads, and the destination is a writeable array of the
-    output's dtype and the loop shape, not shared with another output."""
-    from ..ops.scalar import ScalarOp
-
-    readers = {}
-    for node in kernel.nodes:
-        if isinstance(node, KApply):
-            for a in node.args:
-                readers[a] = readers.get(a, 0) + 1
-    for root in kernel.outputs:
-        readers[root] = readers.get(root, 0) + 1
+    straight into ``out[k]``: a ``Kernel.writable_roots`` output whose
+    destination is a writeable array of the output's dtype and the loop
+    shape, not shared with another output."""
     direct, written = {}, []
-    for k, (root, dest) in enumerate(zip(kernel.outputs, out)):
-        if dest is None or not isinstance(root, KApply) or readers[root] != 1:
-            continue
-        if not (isinstance(root.op.nfunc, np.ufunc) and type(root.op).impl is ScalarOp.impl):
-            continue
+    for k in kernel.writable_roots:
+        root, dest = kernel.outputs[k], out[k]
         if not isinstance(dest, np.ndarray) or dest.dtype != np.dtype(root.dtype) \
                 or dest.shape != tuple(shape) or not dest.flags.writeable:
             continue

@@ -23,11 +23,7 @@ buffer *reuse*: a ``KernelOp`` output may overwrite input ``i`` when
 unknown length may broadcast), so a flag is always safe to ignore.
 """
 
-import numpy as np
-
-from ..kernel.ir import KApply
 from ..ops.kernel import KernelOp
-from ..ops.scalar import ScalarOp
 from .engine import GraphRewrite, pipeline
 
 #: position of a value read by the user (a function output): never dies
@@ -76,30 +72,13 @@ def buffer_last_uses(schedule, outputs):
     return extended
 
 
-def _writable_roots(kernel):
-    """Output indices whose expression root is a ufunc call that no other
-    expression node (nor another output) reads: ``evaluate`` can compute
-    them straight into a destination buffer."""
-    used = {}
-    for node in kernel.nodes:
-        if isinstance(node, KApply):
-            for a in node.args:
-                used[a] = used.get(a, 0) + 1
-    for out in kernel.outputs:
-        used[out] = used.get(out, 0) + 1
-    return [k for k, out in enumerate(kernel.outputs)
-            if isinstance(out, KApply) and used[out] == 1
-            and isinstance(getattr(out.op, "nfunc", None), np.ufunc)
-            and type(out.op).impl is ScalarOp.impl]
-
-
 def plan_inplace(node, t, buffer_last, fresh):
     """{output index: input index} for KernelOp ``node`` at schedule index ``t``."""
     kernel = node.op.kernel
     if kernel.reduce is not None:
         return {}
     plan, taken = {}, set()
-    for k in _writable_roots(kernel):
+    for k in kernel.writable_roots:
         out = node.outputs[k]
         for i, var in enumerate(node.inputs):
             if i in taken or var.owner is None or not isinstance(var.owner.op, fresh):
