@@ -139,8 +139,54 @@ def w2(quick):
             return p
         return step
 
+    peers = {}
+    if available("jax"):
+        def jax_step():
+            import jax
+            import jax.numpy as jnp
+
+            jax.config.update("jax_enable_x64", True)
+            Xj, yj = jnp.asarray(X_val), jnp.asarray(y_val)
+
+            def loss(w, b):
+                p = 1 / (1 + jnp.exp(-(Xj @ w) - b))
+                xent = -yj * jnp.log(p) - (1 - yj) * jnp.log(1 - p)
+                return xent.mean() + 0.01 * jnp.sum(w ** 2), p
+
+            @jax.jit
+            def step(w, b):
+                (_, p), (gw, gb) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(w, b)
+                return w - lr * gw, b - lr * gb, p
+
+            state = {"w": jnp.asarray(w0), "b": jnp.asarray(b0)}
+
+            def run():
+                state["w"], state["b"], p = step(state["w"], state["b"])
+                return np.asarray(p.block_until_ready())
+            return run
+        peers["jax.jit"] = jax_step
+    if available("torch"):
+        def torch_step():
+            import torch
+
+            Xt, yt = torch.from_numpy(X_val), torch.from_numpy(y_val)
+            w = torch.tensor(w0, requires_grad=True)
+            b = torch.tensor(b0, dtype=torch.float64, requires_grad=True)
+
+            def run():
+                p = 1 / (1 + torch.exp(-(Xt @ w) - b))
+                xent = -yt * torch.log(p) - (1 - yt) * torch.log(1 - p)
+                loss = xent.mean() + 0.01 * (w ** 2).sum()
+                w.grad = b.grad = None
+                loss.backward()
+                with torch.no_grad():
+                    w.sub_(lr * w.grad)
+                    b.sub_(lr * b.grad)
+                return p.detach().numpy()
+            return run
+        peers["torch"] = torch_step
     return Case("W2", "logreg step, f64 X 1000x100, SGD", make_graphc, make_numpy, "us",
-                rtol=1e-10, atol=1e-12)
+                peers, rtol=1e-10, atol=1e-12)
 
 
 # --------------------------------------------------------------- W3 / W4
@@ -186,8 +232,62 @@ def w3(quick):
         ws = _mlp_params(W3_SIZES, "float32")
         return lambda: _numpy_mlp_step(ws, X_val, y_val, batch)
 
+    peers = {}
+    if available("jax"):
+        def jax_step():
+            import jax
+            import jax.numpy as jnp
+
+            Xj, yj = jnp.asarray(X_val), jnp.asarray(y_val)
+
+            def loss(params):
+                h = Xj
+                for i, (W, b) in enumerate(params):
+                    h = h @ W + b
+                    h = jax.nn.relu(h) if i < len(params) - 1 else h
+                logp = jax.nn.log_softmax(h)
+                return -jnp.mean(logp[jnp.arange(batch), yj])
+
+            @jax.jit
+            def step(params):
+                value, grads = jax.value_and_grad(loss)(params)
+                return [(W - 0.1 * gW, b - 0.1 * gb)
+                        for (W, b), (gW, gb) in zip(params, grads)], value
+
+            state = {"params": [(jnp.asarray(W), jnp.asarray(b))
+                                for W, b in _mlp_params(W3_SIZES, "float32")]}
+
+            def run():
+                state["params"], value = step(state["params"])
+                return np.asarray(value.block_until_ready())
+            return run
+        peers["jax.jit"] = jax_step
+    if available("torch"):
+        def torch_step():
+            import torch
+
+            Xt, yt = torch.from_numpy(X_val), torch.from_numpy(y_val).long()
+            params = [(torch.from_numpy(W).requires_grad_(), torch.from_numpy(b).requires_grad_())
+                      for W, b in _mlp_params(W3_SIZES, "float32")]
+            flat = [p for pair in params for p in pair]
+
+            def run():
+                h = Xt
+                for i, (W, b) in enumerate(params):
+                    h = torch.addmm(b, h, W)
+                    h = torch.relu(h) if i < len(params) - 1 else h
+                loss = torch.nn.functional.cross_entropy(h, yt)
+                for p in flat:
+                    p.grad = None
+                loss.backward()
+                with torch.no_grad():
+                    for p in flat:
+                        p.sub_(0.1 * p.grad)
+                return loss.detach().numpy()
+            return run
+        peers["torch"] = torch_step
     return Case("W3", f"MLP train step f32 batch {batch} 784-512-256-10", make_graphc,
-                make_numpy, "ms", rtol=1e-4, atol=1e-5)
+                make_numpy, "ms", peers, rtol=1e-4, atol=1e-5)
 
 
 def _numpy_mlp_step(ws, X_val, y_val, batch):
@@ -255,6 +355,22 @@ def w4(quick):
                     return h.numpy()
             return run
         peers["torch"] = torch_eager
+    if available("jax"):
+        def jax_forward():
+            import jax
+            import jax.numpy as jnp
+
+            layers = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
+            xj = jnp.asarray(x_val)
+
+            @jax.jit
+            def forward(h):
+                for i, (W, b) in enumerate(layers):
+                    h = h @ W + b
+                    h = jax.nn.relu(h) if i < len(layers) - 1 else h
+                return h
+            return lambda: np.asarray(forward(xj).block_until_ready())
+        peers["jax.jit"] = jax_forward
     return Case("W4", "MLP forward f32 batch 1 512-256-128-2", make_graphc, make_numpy, "us",
                 peers, rtol=1e-5, atol=1e-5)
 

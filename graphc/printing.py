@@ -204,33 +204,18 @@ def _limited_nodes(outputs, max_depth):
     frontier = []
     for o in outputs:
         if o.owner is not None and id(o.owner) not in level:
-            level[id(o.owner)] = 0
+            level[id(o.owner)] = (o.owner, 0)
             frontier.append(o.owner)
     for k in range(max_depth):
         nxt = []
         for node in frontier:
             for inp in node.inputs:
                 if inp.owner is not None and id(inp.owner) not in level:
-                    level[id(inp.owner)] = k + 1
+                    level[id(inp.owner)] = (inp.owner, k + 1)
                     nxt.append(inp.owner)
         frontier = nxt
-    cut = {key for key, lv in level.items() if lv >= max_depth}
-    order, done = [], set()
-    stack = [(o.owner, False) for o in reversed(outputs) if o.owner is not None]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in done:
-            continue
-        done.add(id(node))
-        stack.append((node, True))
-        if id(node) not in cut:
-            for inp in reversed(node.inputs):
-                if inp.owner is not None and id(inp.owner) not in done:
-                    stack.append((inp.owner, False))
-    return order, cut
+    cut = [node for node, lv in level.values() if lv >= max_depth]
+    return toposort(outputs, cut=cut), set(map(id, cut))
 
 
 def _leaf_text(var, text):

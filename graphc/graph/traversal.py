@@ -2,12 +2,15 @@
 graph never hits Python's recursion limit."""
 
 
-def toposort(outputs, stop_at=()):
+def toposort(outputs, stop_at=(), cut=()):
     """Apply nodes needed to compute ``outputs``, inputs before users.
 
-    Walking stops at Variables in ``stop_at`` (their owners are not included).
+    Walking stops at Variables in ``stop_at`` (their owners are not included)
+    and at the Apply nodes in ``cut`` (included, their inputs not walked:
+    how a depth-limited printout shows its boundary).
     """
     stop = set(map(id, stop_at))
+    cut = set(map(id, cut))
     order = []
     visited = set()
     stack = []
@@ -23,6 +26,8 @@ def toposort(outputs, stop_at=()):
             continue
         visited.add(id(node))
         stack.append((node, True))
+        if id(node) in cut:
+            continue
         for inp in reversed(node.inputs):
             owner = inp.owner
             if owner is not None and id(inp) not in stop and id(owner) not in visited:
