@@ -8,7 +8,7 @@
 
 __version__ = "0.1.0"
 
-from . import backends  # noqa: F401  (registers backends)
+from . import backends  # noqa: F401  (registers backends; llvm is imported on first use)
 from .config import config
 from . import tensor  # noqa: F401
 from .compile import Function, In, Mode, Out, SharedVariable, function, shared

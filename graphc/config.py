@@ -51,6 +51,10 @@ _FLAGS = {
     "compute_test_value": ("off", _choice("off"), "kept for Theano compatibility"),
     "traceback_limit": (8, int, "frames of user code kept for each node"),
     "exception_verbosity": ("low", _choice("low", "high"), "detail in runtime errors"),
+    "strict_broadcast": (True, _bool,
+                         "optimize functions assuming that only dims of static size 1 "
+                         "broadcast, falling back to the NumPy-broadcasting graph on the "
+                         "first call that broadcasts another dim; False: NumPy graph only"),
 }
 
 

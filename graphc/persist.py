@@ -22,7 +22,6 @@ iterative, so very deep graphs save and load.
 """
 
 import copyreg
-import json
 import os
 
 import numpy as np
@@ -220,6 +219,8 @@ class _Encoder:
                "reduce": None if k.reduce is None else [k.reduce.kind, list(k.reduce.axes)]}
         if k.epilogue is not None:  # absent for kernels without one (older documents too)
             doc["epilogue"] = [index[o] for o in k.epilogue]
+        if k.strict_broadcast:  # absent for NumPy-rule kernels (older documents too)
+            doc["strict_broadcast"] = True
         return doc
 
 
@@ -288,7 +289,8 @@ class _Decoder:
         return Kernel([KernelInput(*spec) for spec in entry["inputs"]],
                       [nodes[o] for o in entry["outputs"]], entry["ndim"],
                       None if red is None else Reduction(red[0], red[1]),
-                      None if epilogue is None else [nodes[o] for o in epilogue])
+                      None if epilogue is None else [nodes[o] for o in epilogue],
+                      entry.get("strict_broadcast", False))
 
 
 def _hashable(v):
@@ -555,6 +557,8 @@ def save(path, outputs, inputs=None, updates=None):
     variables' values and ``updates`` to ``path`` (JSON) and the arrays to
     the ``.npz`` beside it (``model.json`` -> ``model.npz``).  Returns the
     two paths."""
+    import json  # imported here: `import graphc` stays light
+
     single = isinstance(outputs, Variable)
     doc, arrays = to_document([outputs] if single else list(outputs), inputs, updates)
     doc["single_output"] = single
@@ -568,6 +572,8 @@ def save(path, outputs, inputs=None, updates=None):
 
 def load(path):
     """Read a graph written by ``save``; returns a ``LoadedGraph``."""
+    import json
+
     with open(path) as fh:
         try:
             doc = json.load(fh)
@@ -614,7 +620,7 @@ def reduce_function(fn):
               for spec in maker.inputs]
     state = {
         "doc": doc, "arrays": arrays, "n_inputs": n_in, "inputs": inputs,
-        "mode": (maker.mode.backend, maker.mode.optimizer),
+        "mode": (maker.mode.backend, maker.mode.optimizer, maker.mode.strict_broadcast),
         "options": dict(opts), "profile": fn.profile is not None,
     }
     return _restore_function, (state, shared)

@@ -6,8 +6,6 @@ touching Python's recursion limit.
 """
 
 import os
-import shutil
-import subprocess
 import sys
 
 from .graph.basic import Constant, Variable
@@ -483,6 +481,9 @@ def pydotprint(obj, outfile=None, format=None, print_type=False, graph="optimize
         with open(outfile, "w") as fh:
             fh.write(dot_text)
         return outfile
+    import shutil  # imported here: `import graphc` stays light
+    import subprocess
+
     exe = shutil.which("dot")
     if exe is None:
         raise GraphvizNotFoundError(
@@ -534,6 +535,7 @@ class FunctionReport:
         self.name = fn.name
         self.backend = maker.mode.backend
         self.optimizer = maker.mode.optimizer
+        self.broadcasting = fn.broadcasting  # which variant of the graph runs
         report = getattr(maker.fgraph, "rewrite_report", None)
         self.rewrites = list(report.passes) if report is not None else []
         self.before = _count_kinds(original_graph(fn).toposort())
@@ -563,7 +565,7 @@ class FunctionReport:
 
     def __str__(self):
         lines = [f"Function {self.name or '<unnamed>'}: backend {self.backend}, "
-                 f"optimizer {self.optimizer}"]
+                 f"optimizer {self.optimizer}", f"Broadcasting: {self.broadcasting}"]
         lines.append("Rewrites (fired / time):")
         for name, n, t in self.rewrites:
             lines.append(f"  {name:<28} {n:>6}  {t * 1e3:9.3f} ms")

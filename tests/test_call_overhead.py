@@ -281,7 +281,7 @@ def test_inplace_thunk_overwrites_only_unaliased_inputs(rng):
 
     k = _kernel(1)
     backend = LLVMBackend()
-    thunk = runtime.make_thunk(k, backend.compile(k, aliased={0, 2}), inplace=[(0, 0)])
+    thunk = runtime.make_thunk(k, backend.compile(k, inplace=[(0, 0)]), inplace=[(0, 0)])
     a, b = rng.standard_normal(5), rng.standard_normal(5)
     want = a * b + a
     dead = a.copy()
@@ -323,7 +323,7 @@ def test_single_input_inplace_thunk(rng):
     from graphc.ops import scalar as scal
 
     k = Kernel([KernelInput("float64", 1)], [apply_scalar(scal.exp, KInput(0, "float64"))], 1)
-    thunk = runtime.make_thunk(k, LLVMBackend().compile(k, aliased={0, 1}), inplace=[(0, 0)])
+    thunk = runtime.make_thunk(k, LLVMBackend().compile(k, inplace=[(0, 0)]), inplace=[(0, 0)])
     a = np.array([0.0, 1.0, -np.inf, np.nan])
     buf = a.copy()
     (got,) = thunk([buf])

@@ -332,6 +332,51 @@ def test_contiguous_loop_is_vectorized():
     assert re.search(r"\bv(mul|div|add)ps\s+[^\n]*%[yz]mm", asm), "no packed float32 math"
 
 
+def _optimized_ir(kernel):
+    return str(toolchain().optimize(str(codegen.build_module(kernel, "probe"))))
+
+
+def _chain(fn, x, depth, dtype):
+    """y <- 0.5 y + fn(y), ``depth`` times."""
+    y = x
+    for _ in range(depth):
+        y = apply_scalar(scal.add, apply_scalar(scal.mul, y, KConst(0.5, dtype)),
+                         apply_scalar(fn, y))
+    return y
+
+
+def test_trig_code_appears_once_per_kernel():
+    """cos used 40 times: one vector function holds its code, the
+    vectorized row calls it (before, each use was inlined three times: vector
+    body, vectorized remainder, scalar remainder)."""
+    x = KInput(0, "float32")
+    text = _optimized_ir(Kernel([KernelInput("float32", 1)], [_chain(scal.cos, x, 40, "float32")],
+                                1))
+    defined = re.findall(r"^define [^\n]*@\"?(graphc\.vecmath\.[\w.]+)", text, re.M)
+    bodies = [d for d in defined if re.fullmatch(r"graphc\.vecmath\.cos\.v\d+f32", d)]
+    assert len(bodies) >= 1 and len(set(defined)) == len(defined), defined
+    assert text.count("label %trig.large") == 1            # one reduction with its branch
+    row = text[re.search(r"^define [^\n]*@probe\.row0\(", text, re.M).start():]
+    row = row[:row.index("\n}\n")]
+    assert re.search(r"call [^\n]*<\d+ x float> @graphc\.vecmath\.cos\.v\d+f32\(", row)
+
+
+@pytest.mark.parametrize("trig", [scal.sin, scal.cos, scal.tan])
+def test_float32_trig_in_a_float64_loop(rng, trig):
+    """A loop mixing float32 trig with float64 values (whatever widths the
+    vectorizer picks for its body and remainder, a variant serves each):
+    values as NumPy's, huge arguments among ordinary ones included."""
+    x, y = KInput(0, "float32"), KInput(1, "float64")
+    expr = apply_scalar(scal.add, apply_scalar(scal.Cast("float64"), apply_scalar(trig, x)), y)
+    kernel = Kernel([KernelInput("float32", 1), KernelInput("float64", 1)], [expr], 1)
+    xs = rng.uniform(-50, 50, 1003).astype("float32")
+    xs[::13] = 1e30
+    ys = rng.standard_normal(1003)
+    got = compile_kernel(kernel)([xs, ys])[0] - ys       # exact: the float32 value back
+    want = getattr(np, trig.name)(xs.astype("float64"))
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo("float32").eps, atol=0)
+
+
 def test_sum_reduction_is_vectorized():
     x = KInput(0, "float64")
     k = Kernel([KernelInput("float64", 2)], [apply_scalar(scal.mul, x, x)], 2,

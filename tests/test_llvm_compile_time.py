@@ -269,7 +269,7 @@ def test_in_place_output_over_a_strided_input(rng):
                     [apply_scalar(scal.sin, apply_scalar(scal.mul, x, KConst(2.0, "float64")))],
                     2)
     backend = LLVMBackend()
-    address = backend.compile(kernel, aliased={0, 1})
+    address = backend.compile(kernel, inplace=[(0, 0)])
     thunk = runtime.make_thunk(kernel, address, inplace=[(0, 0)])
     base = rng.standard_normal((4, 6000))
     view = base[:, ::2]  # writeable, not contiguous, shares nothing else

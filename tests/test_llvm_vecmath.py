@@ -70,6 +70,7 @@ def _loop_module(name, dtype, nargs):
     b.cbranch(b.icmp_signed("<", nxt, n), body, done)
     b.position_at_end(done)
     b.ret_void()
+    vecmath.finish_module(module)
     return module
 
 
@@ -370,14 +371,95 @@ def test_trig_of_huge_arguments_is_faithful(dtype):
                                   np.sin(np.array([1e30], dtype)))
 
 
-def test_f64_reduction_paths_agree_at_the_threshold():
-    """Around 2**26, where float64 switches from Cody-Waite to Payne-Hanek,
-    both are exact: results match the reference on either side."""
-    t = vecmath._F64_LARGE
-    x = np.concatenate([t + np.arange(-2000, 2000) * np.spacing(t), [np.nextafter(t, 0), t]])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_reduction_paths_agree_at_the_thresholds(dtype):
+    """Around each |x| where one reduction tier hands over to the next
+    (float32: 2**9 float32 Cody-Waite -> 2**26 double Cody-Waite -> bands;
+    float64: 2**26 Cody-Waite -> Payne-Hanek), both are exact: results match
+    the reference on either side, also when a vector mixes both tiers."""
+    limits = [limit for _, limit in vecmath._trig_tiers(dtype)[:-1]]
+    assert limits == sorted(limits) and limits[-1] == 2.0 ** 26
+    for limit in limits:
+        t = np.array(limit, dtype)
+        x = np.concatenate([t + np.arange(-2000, 2000, dtype=dtype) * np.spacing(t),
+                            [np.nextafter(t, np.array(0, dtype)), t]]).astype(dtype)
+        x = np.concatenate([x, -x])
+        for name in TRIG:
+            err = ulp_error(compiled(name, dtype)(x), _mp_reference(name, x), dtype)
+            assert err.max() <= MAX_ULP[dtype], (name, limit)
+
+
+def _near_multiples_of_half_pi(count, below, spread):
+    """float32 x within ``spread`` ulps of q pi/2, every q with q pi/2 < ``below``."""
+    centers = (np.arange(1, count + 1, dtype=LD) * (LD(np.pi) / 2)).astype(np.float32)
+    centers = centers[centers < below]
+    bits = centers.view(np.int32)[:, None] + np.arange(-spread, spread + 1, dtype=np.int32)
+    return bits.ravel().view(np.float32)
+
+
+@pytest.mark.skipif(not vecmath.host_has_fma(), reason="the float32 tier needs FMA")
+def test_float32_small_tier_near_every_multiple_of_half_pi():
+    """The float32-only reduction (|x| < 2**9) where it is hardest: the 2**12
+    floats on each side of every multiple of pi/2 below its limit, both signs
+    (all of [0.5, 2**9) was checked exhaustively when it was written: sin
+    0.87, cos 0.86, tan 2.40 ulp, the same as the double reduction)."""
+    limit = vecmath._F32_SMALL_LIMIT
+    assert vecmath._trig_tiers("float32")[0] == (vecmath._reduce_f32_small, limit)
+    x = _near_multiples_of_half_pi(int(limit), limit, 2 ** 12)
+    x = np.concatenate([x, -x])
+    x = x[np.abs(x) < limit]
+    ref = {"sin": np.sin, "cos": np.cos, "tan": np.tan}
+    bound = {"sin": 1.0, "cos": 1.0, "tan": 2.5}
     for name in TRIG:
-        err = ulp_error(compiled(name, "float64")(x), _reference(name, "float64", x), "float64")
-        assert err.max() <= MAX_ULP["float64"], name
+        got = compiled(name, "float32")(x)
+        err = ulp_error(got, ref[name](x.astype(np.float64)).astype(LD), "float32")
+        worst = int(np.argmax(err))
+        print(f"{name} float32 near q pi/2 below 2**9: max {err[worst]:.2f} ulp at x={x[worst]!r}")
+        assert err[worst] <= bound[name], (name, x[worst], got[worst])
+
+
+def test_float32_small_tier_constants():
+    """pi/2 = P1 + P2 + P3 to 2**-64; P1, P3 are float32, P2 has 15 bits, so
+    q P2 is exact for every q < 2**9 the tier sees (2**9 2/pi < 2**9); and
+    float32 |x| below 2**18 stay 2**-27.83 away from multiples of pi/2 (the
+    closest approach the tier's error bound is measured against)."""
+    import mpmath
+    p1, p2, p3 = vecmath._PIO2_F32
+    assert all(float(np.float32(p)) == p for p in (p1, p2, p3))
+    assert float(np.float32(p2 * 2 ** 39)) == p2 * 2 ** 39 and abs(p2 * 2 ** 39) < 2 ** 15
+    with mpmath.workprec(200):
+        miss = abs(mpmath.pi / 2 - (mpmath.mpf(p1) + p2 + p3))
+        assert miss < mpmath.mpf(2) ** -64
+        x = _near_multiples_of_half_pi(int(2 ** 18 * 2 / np.pi), 2.0 ** 18, 2)
+        x = x[x > 1]
+        q = np.rint(x.astype(np.float64) * (2 / np.pi))
+        # distances in long double: x - q pi/2 with pi/2 as a double-double
+        hi = LD(np.float64(mpmath.pi / 2))
+        lo = LD(np.float64(mpmath.pi / 2 - mpmath.mpf(float(hi))))
+        dist = np.abs(x.astype(LD) - q.astype(LD) * hi - q.astype(LD) * lo)
+        assert round(float(np.log2(dist.min())), 2) == -27.83
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", TRIG)
+def test_lanes_needing_the_full_reduction_leave_the_others_alone(name, dtype):
+    """A vector with one huge argument (at every lane position in turn) takes
+    the full-range branch and blends: each lane equals its value computed
+    among its own kind only, and NaN/inf stay NaN."""
+    rng = np.random.default_rng(5)
+    ordinary = rng.uniform(-100, 100, 4099).astype(dtype)
+    huge = (10.0 ** rng.uniform(9, 30, 4099) * rng.choice([-1, 1], 4099)).astype(dtype)
+    special = np.array([np.inf, -np.inf, np.nan], dtype)
+    mixed = ordinary.copy()
+    mixed[::7] = huge[::7]
+    at = np.array([i for i in range(3, mixed.size, 500) if i % 7])
+    mixed[at] = special[np.arange(at.size) % 3]
+    fn = compiled(name, dtype)
+    got = fn(mixed)
+    plain = mixed == ordinary
+    np.testing.assert_array_equal(got[plain], fn(ordinary)[plain])
+    np.testing.assert_array_equal(got[::7], fn(huge)[::7])
+    assert np.isnan(got[at]).all()
 
 
 def test_reduction_table_is_private_and_float32_needs_none():
@@ -446,16 +528,45 @@ def test_pow_special_cases_match_numpy(dtype):
         assert err.max() <= MAX_ULP[dtype]
 
 
+def _function_text(module_text, name):
+    """The definition of function ``name`` in an IR module's text."""
+    start = re.search(r"^define [^\n]*@\"?%s\"?\(" % re.escape(name), module_text, re.M).start()
+    return module_text[start:module_text.index("\n}\n", start)]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", UNARY + sorted(vecmath.BINARY))
 def test_loop_vectorizes_without_calls(name, dtype):
+    """Inline functions leave a vector loop calling only intrinsics; the
+    out-of-line ones (control flow) are called as their native-width vector
+    function, which branches to the full-range reduction."""
     text = compiled(name, dtype).optimized_ir
-    body = text[text.index("define"):]
+    body = _function_text(text, "kern")
     scalar = "float" if dtype == "float32" else "double"
     widths = [int(w) for w in re.findall(r"<(\d+) x %s>" % scalar, body)]
     assert widths and max(widths) >= (4 if dtype == "float32" else 2), f"{name} not vectorized"
-    callees = set(re.findall(r"call [^@]*@([\w.$]+)", body))
-    assert all(c.startswith("llvm.") for c in callees), callees
+    callees = set(re.findall(r"call [^@]*@([\w.$]+)", body)) - {"llvm.smax.i64", "llvm.umax.i64"}
+    if name not in vecmath.OUT_OF_LINE:
+        assert all(c.startswith("llvm.") for c in callees), callees
+        return
+    lanes = vecmath.native_vector_bits() // np.dtype(dtype).itemsize // 8
+    suffix = "f32" if dtype == "float32" else "f64"
+    vector = f"graphc.vecmath.{name}.v{lanes}{suffix}"
+    assert vector in callees, callees
+    # besides: narrower variants (the vectorized remainder) and the scalar one
+    assert all(c.startswith(("llvm.", f"graphc.vecmath.{name}.")) for c in callees), callees
+    function = _function_text(text, vector)
+    assert re.search(r"br i1 [^\n]*label %trig.large", function)   # full range on demand
+    assert all(c.startswith("llvm.") for c in re.findall(r"call [^@]*@([\w.$]+)", function))
+
+
+@pytest.mark.skipif(not vecmath.host_has_scalef(), reason="needs AVX-512 (vscalef)")
+def test_exp_scales_by_one_vector_ldexp():
+    """On AVX-512, exp's 2**n scaling is a vector ldexp (one vscalef) instead
+    of two multiplies by built powers of two."""
+    for dtype in ("float32", "float64"):
+        body = _function_text(compiled("exp", dtype).optimized_ir, "kern")
+        assert re.search(r"call <\d+ x \w+> @llvm\.ldexp\.v\d+f(32|64)", body), dtype
 
 
 @pytest.mark.parametrize("name", ["exp", "log", "sin", "tanh", "expm1", "log1p", "sigmoid"])
@@ -467,6 +578,24 @@ def test_accuracy_without_fma_target(name):
         if HAVE_LONG_DOUBLE:
             err, wx, wy = _max_error(name, dtype, x, fn(x))
             assert err <= MAX_ULP[dtype], (name, dtype, err, wx, wy)
+
+
+@pytest.mark.parametrize("feature", ["host_has_scalef", "host_has_fma"])
+def test_accuracy_without_host_features(feature, monkeypatch):
+    """The code emitted for hosts without AVX-512 (exp's two-step scaling
+    instead of ldexp) or without FMA (no float32-only trig tier) is as
+    accurate; on this host it is compiled on purpose."""
+    monkeypatch.setattr(vecmath, feature, lambda: False)
+    names = ["exp", "exp2", "sinh", "erfc"] if feature == "host_has_scalef" else list(TRIG)
+    for name in names:
+        for dtype in ("float32", "float64"):
+            fn = Compiled(name, dtype)
+            intrinsic = "@llvm.ldexp." if feature == "host_has_scalef" else "@llvm.fma."
+            assert intrinsic not in fn.optimized_ir, (name, dtype)
+            x = _unary_inputs(name, dtype, 100_000)
+            if HAVE_LONG_DOUBLE:
+                err, wx, wy = _max_error(name, dtype, x, fn(x))
+                assert err <= MAX_ULP[dtype], (name, dtype, err, wx, wy)
 
 
 def _vector_function(name, dtype, lanes):

@@ -21,9 +21,12 @@ BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, 
           T.maximum, T.minimum, lambda a, b: T.switch(T.lt(a, b), a, b * 2.0)]
 REDUCE = [None, lambda a: T.sum(a, axis=-1), lambda a: T.sum(a), lambda a: T.prod(a, axis=0),
           lambda a: T.max(a, axis=-1)]
-# operand shapes: (static shape for the variable, run-time shape); rows of 3, columns of 4
+# operand shapes: (static shape for the variable, run-time shape); rows of 3, columns of 4.
+# The last three broadcast through dims of unknown static size: the optimized
+# function (compiled for the strict broadcasting rule) must fall back.
 OPERANDS = [((None, None), (3, 4)), ((1, None), (1, 4)), ((None, 1), (3, 1)), ((None,), (4,)),
-            ((), ()), ((3, 4), (3, 4))]
+            ((), ()), ((3, 4), (3, 4)), ((None, None), (1, 4)), ((None, None), (3, 1)),
+            ((None,), (1,))]
 SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30])
 
 

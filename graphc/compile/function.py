@@ -4,6 +4,17 @@ Flow: validate the user's inputs/outputs/updates/givens, collect shared
 variables and their default updates, clone everything into a FunctionGraph,
 lower it with the mode's backend, and wrap the Runner in a callable that
 checks inputs, runs, and commits all updates together at the end of a call.
+
+Broadcast specialization: by default (``Mode.strict_broadcast``) the graph is
+optimized under the strict broadcasting rule -- only dims of static size 1
+broadcast -- which lets the shape analysis prove operands equal-shaped, drop
+the runtime ``SumToShapeOf`` of gradients and fuse more.  Every broadcasting
+node of that graph checks the rule and raises ``RuntimeBroadcastAssumption``
+when a dim of unknown size is 1 at run time where the result's is not; the
+call then compiles the NumPy-broadcasting graph (once, lazily), reruns with
+it and uses it from then on.  The aborted attempt changed nothing: updates
+are committed only after a call completes, and memory planning never writes
+into inputs or shared storage.
 """
 
 import time
@@ -17,7 +28,9 @@ from ..graph.basic import Constant, Variable
 from ..graph.fg import FunctionGraph
 from ..graph.gcpause import gc_paused
 from ..graph.provenance import format_trace
+from ..graph.shape_feature import RuntimeBroadcastAssumption
 from ..graph.traversal import ancestors
+from ..ops.elemwise import mark_strict_broadcast
 from ..tensor.var import as_tensor_variable
 from ..rewrite import optimize
 from ..rewrite.memory import fresh_output_ops
@@ -146,11 +159,21 @@ class FunctionMaker:
         self.outputs = outputs
 
 
+#: ``Function.broadcasting`` values
+STRICT_VARIANT = "strict (dims of unknown size never broadcast; NumPy fallback armed)"
+NUMPY_VARIANT = "numpy (any length-1 dim broadcasts)"
+FALLEN_BACK_VARIANT = "numpy (fell back: a call broadcast a dim of unknown size)"
+
+
 class Function:
-    """A compiled function: call it with one value per input."""
+    """A compiled function: call it with one value per input.
+
+    ``broadcasting`` says which variant of the graph runs (see the module
+    docstring); ``generic_factory`` compiles the NumPy-broadcasting variant
+    when the strict one runs."""
 
     def __init__(self, inputs, input_specs, outputs, single_output, updates, runner, maker,
-                 name, allow_input_downcast, profile, trust_input=False):
+                 name, allow_input_downcast, profile, trust_input=False, generic_factory=None):
         self.input_variables = inputs
         self.input_specs = input_specs
         self.single_output = single_output
@@ -163,6 +186,10 @@ class Function:
         self.allow_input_downcast = allow_input_downcast
         self.profile = profile
         self.trust_input = trust_input
+        self._generic_factory = generic_factory
+        self.broadcasting = STRICT_VARIANT if generic_factory is not None else NUMPY_VARIANT
+        if profile is not None:
+            profile.broadcasting = self.broadcasting
         self._input_names = [spec.name or f"#{k}" for k, spec in enumerate(input_specs)]
         self._name_to_index = {spec.name: k for k, spec in enumerate(input_specs) if spec.name}
         # Precomputed for the call path (see __call__).
@@ -243,6 +270,25 @@ class Function:
     def _run(self):
         return self.runner._run_fast
 
+    def _fall_back(self, values):
+        """The strict variant met a runtime broadcast of a dim of unknown size
+        (``RuntimeBroadcastAssumption``): switch to the NumPy-broadcasting
+        variant for good and run this call's ``values`` with it."""
+        if self._generic_factory is not None:
+            fgraph, runner = self._generic_factory()
+            self._generic_factory = None
+            self.maker.strict_fgraph, self.maker.fgraph = self.maker.fgraph, fgraph
+            self.runner = runner
+            self.broadcasting = FALLEN_BACK_VARIANT
+            self._results_fresh = _results_always_fresh(runner.fgraph.outputs)
+            self._call = _generate_call(self)
+            if self.profile is not None:
+                self.profile.rewrite_report = fgraph.rewrite_report
+                self.profile.broadcasting = self.broadcasting
+        if self.profile is not None:
+            return self.runner.run(values, self.profile)
+        return self.runner._run_fast(values)
+
     def copy(self):
         return self
 
@@ -274,7 +320,8 @@ def _generate_call(fn):
     of ops that always allocate are known to be fresh), then commits all
     updates together, only after every output was computed."""
     n_in, n_out = fn._n_inputs, fn.n_outputs
-    env = {"ndarray": np.ndarray, "filter_inputs": fn._filter_inputs, "hand_out": _hand_out}
+    env = {"ndarray": np.ndarray, "filter_inputs": fn._filter_inputs, "hand_out": _hand_out,
+           "Assumption": RuntimeBroadcastAssumption, "fall_back": fn._fall_back}
     names = [f"a{k}" for k in range(n_in)]
     lines = ["def call(args, trust, run):"]
     if n_in:
@@ -292,7 +339,13 @@ def _generate_call(fn):
         env[f"shared{k}"] = container
         names.append(f"shared{k}[0]")
     lines.append(f"    values = [{', '.join(names)}]")
-    lines.append("    results = run(values)")
+    if fn._generic_factory is not None:  # the strict variant: guard the run
+        lines += ["    try:",
+                  "        results = run(values)",
+                  "    except Assumption:",
+                  "        results = fall_back(values)"]
+    else:
+        lines.append("    results = run(values)")
     if not fn._results_fresh:
         lines.append(f"    results = hand_out(results, {n_out}, values)")
     for k, container in enumerate(fn._update_containers):
@@ -348,6 +401,25 @@ def _results_always_fresh(results):
 
 
 _MISSING = object()
+
+
+def _compile_graph(graph_inputs, outputs, givens, update_pairs, n_user_outputs, mode,
+                   strict_broadcast):
+    """One variant of a function's graph: cloned from the user's variables,
+    optimized (under the strict broadcasting rule if ``strict_broadcast``)
+    and lowered.  Returns (fgraph, runner)."""
+    with compile_phase("clone"):
+        fgraph = FunctionGraph(graph_inputs, outputs, replace=givens)
+    fgraph.update_targets = [var for var, _ in update_pairs]
+    fgraph.n_user_outputs = n_user_outputs
+    fgraph.strict_broadcast = strict_broadcast
+    with compile_phase("rewrite"):
+        fgraph.rewrite_report = optimize(fgraph, mode.optimizer)
+    if strict_broadcast:
+        mark_strict_broadcast(fgraph)
+    with compile_phase("lower"):
+        runner = Runner(fgraph, get_backend(mode.backend))
+    return fgraph, runner
 
 
 def function(inputs, outputs=None, mode=None, updates=None, givens=None,
@@ -458,15 +530,14 @@ def _function(inputs, outputs, mode, updates, givens, no_default_updates, accept
 
     mode_obj = get_mode(mode)
     compile_stats = CompileStats()
-    with collecting_compile_stats(compile_stats):
-        with compile_phase("clone"):
-            fgraph = FunctionGraph(input_vars + shared_vars, all_outputs, replace=givens_map)
-        fgraph.update_targets = [var for var, _ in update_pairs]
-        fgraph.n_user_outputs = len(out_list)
-        with compile_phase("rewrite"):
-            fgraph.rewrite_report = optimize(fgraph, mode_obj.optimizer)
-        with compile_phase("lower"):
-            runner = Runner(fgraph, get_backend(mode_obj.backend))
+    strict = mode_obj.strict_broadcast and mode_obj.optimizer is not None
+
+    def compile_variant(strict_broadcast):
+        with collecting_compile_stats(compile_stats):
+            return _compile_graph(input_vars + shared_vars, all_outputs, givens_map,
+                                  update_pairs, len(out_list), mode_obj, strict_broadcast)
+
+    fgraph, runner = compile_variant(strict)
     maker = FunctionMaker(fgraph, mode_obj, specs, out_list)
     maker.compile_stats = compile_stats
     # The user-level graph, kept for inspection (the before-optimization
@@ -480,7 +551,8 @@ def _function(inputs, outputs, mode, updates, givens, no_default_updates, accept
         prof = ProfileStats(name if isinstance(profile, bool) else profile,
                             compile_stats=compile_stats, rewrite_report=fgraph.rewrite_report)
     fn = Function(input_vars, specs, out_list, single, update_pairs, runner, maker, name,
-                  allow_input_downcast, prof, trust_input)
+                  allow_input_downcast, prof, trust_input,
+                  generic_factory=(lambda: compile_variant(False)) if strict else None)
     if prof is not None:
         prof.compile_time = time.perf_counter() - t_start
     return fn

@@ -43,14 +43,21 @@ def cpu_backend():
 
 class Mode:
     """A (backend, optimizer level) pair; ``Mode('python')`` or a mode name.
-    Without a backend: the device's default (on CPU ``cpu_backend()``)."""
+    Without a backend: the device's default (on CPU ``cpu_backend()``).
+    ``strict_broadcast`` (default ``config.strict_broadcast``): first compile
+    the graph specialized for the strict broadcasting rule, with the
+    NumPy-broadcasting graph as a guarded fallback; False compiles only the
+    NumPy-broadcasting graph."""
 
-    def __init__(self, backend=None, optimizer="FAST_RUN"):
+    def __init__(self, backend=None, optimizer="FAST_RUN", strict_broadcast=None):
         self.backend = backend or _DEVICE_BACKEND[config.device] or cpu_backend()
         self.optimizer = optimizer
+        self.strict_broadcast = config.strict_broadcast if strict_broadcast is None \
+            else bool(strict_broadcast)
 
     def __repr__(self):
-        return f"Mode(backend={self.backend!r}, optimizer={self.optimizer!r})"
+        return (f"Mode(backend={self.backend!r}, optimizer={self.optimizer!r}, "
+                f"strict_broadcast={self.strict_broadcast!r})")
 
 
 def get_mode(mode):

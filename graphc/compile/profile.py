@@ -129,6 +129,8 @@ class ProfileStats:
         self.compile_time = 0.0
         self.compile_stats = compile_stats
         self.rewrite_report = rewrite_report
+        #: which variant of the graph runs (set by the Function)
+        self.broadcasting = None
         self.peak_bytes = 0
         self._live = None
 
@@ -198,6 +200,8 @@ class ProfileStats:
         w("Function profiling")
         w("==================")
         w(f"  Message: {self.name or '<unnamed>'}")
+        if self.broadcasting:
+            w(f"  Broadcasting: {self.broadcasting}")
         w(f"  Time in {calls} calls to Function.__call__: {self.call_time:.6e}s"
           + (f" ({self.call_time / calls * 1e6:.1f} us/call)" if calls else ""))
         if self.call_time:

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..graph.basic import Constant
 from ..graph.provenance import format_trace
-from ..rewrite.memory import FOREVER, check_destroy_plan, last_uses
+from ..graph.shape_feature import RuntimeBroadcastAssumption
+from ..rewrite.memory import FOREVER, check_destroy_plan, destroys_graph_input, last_uses
 
 
 class NodeError(Exception):
@@ -140,7 +141,12 @@ class Runner:
 
         self.input_slots = [slot(v) for v in fgraph.inputs]
         nodes = fgraph.toposort()
-        check_destroy_plan(nodes, fgraph.outputs)
+        # shared variables whose buffer in-place update nodes (at the end of
+        # the schedule, from ``first_inplace_update`` on) overwrite
+        inplace_updated = check_destroy_plan(nodes, fgraph)
+        self.private_slots = [index[v] for v in inplace_updated]
+        self.first_inplace_update = next(
+            (t for t, node in enumerate(nodes) if destroys_graph_input(node)), None)
         dead_after = _dead_after(nodes, fgraph.outputs) if free_dead else [()] * len(nodes)
         self.schedule = []
         self.fallbacks = []
@@ -174,8 +180,18 @@ class Runner:
         storage = list(self.storage_template)
         for s, v in zip(self.input_slots, input_values):
             storage[s] = v
+        for s in self.private_slots:
+            storage[s] = private_buffer(storage[s], [storage[i] for i in self.input_slots
+                                                     if i != s])
         profile.begin_call(storage)
-        for node, thunk, ins, outs, dead in self.schedule:
+        for position, (node, thunk, ins, outs, dead) in enumerate(self.schedule):
+            if position == self.first_inplace_update:
+                for later, _, later_ins, _, _ in self.schedule[position:]:
+                    args = [storage[i] for i in later_ins]
+                    try:
+                        later.op.check_inputs(later, args)
+                    except Exception as exc:
+                        _raise_node_error(later, args, exc)
             args = [storage[i] for i in ins]
             try:
                 t0 = time.perf_counter()
@@ -204,6 +220,10 @@ class Runner:
 
 
 def _raise_node_error(node, args, exc):
+    if isinstance(exc, RuntimeBroadcastAssumption):
+        # not a user error: the Function reruns the call with its NumPy-broadcasting variant
+        exc.node = exc.node or node
+        raise exc
     err = node_error(node, args, exc)
     # The user sees the node, names, shapes and their own line, not the
     # NumPy traceback from inside perform (kept on err.__cause__ with
@@ -219,7 +239,7 @@ def _generate_run(runner):
     to its schedule position, so a failure is reported against that node."""
     # slot s is the local v<s>, or the global c<s> for a constant
     names = runner._names
-    env = {"NodeError": NodeError, "fail": runner.fail}
+    env = {"NodeError": NodeError, "fail": runner.fail, "private": private_buffer}
     for s, name in enumerate(names):
         if name[0] == "c":
             env[name] = runner.storage_template[s]
@@ -227,7 +247,16 @@ def _generate_run(runner):
     params = [names[s] for s in runner.input_slots]
     if params:
         body.append(f"{', '.join(params)}, = input_values")
-    for k, (_, thunk, ins, outs, dead) in enumerate(runner.schedule):
+    for s in runner.private_slots:
+        others = ", ".join(names[i] for i in runner.input_slots if i != s)
+        body.append(f"{names[s]} = private({names[s]}, ({others}{',' if others else ''}))")
+    for k, (node, thunk, ins, outs, dead) in enumerate(runner.schedule):
+        if k == runner.first_inplace_update:
+            # every in-place update checks its inputs before the first writes
+            for j, (later, _, later_ins, _, _) in enumerate(runner.schedule[k:], k):
+                env[f"check{j}"], env[f"n{j}"] = later.op.check_inputs, later
+                body.append(f"k = {j}")
+                body.append(f"check{j}(n{j}, [{', '.join(names[i] for i in later_ins)}])")
         env[f"t{k}"] = thunk
         args = ", ".join(names[i] for i in ins)
         targets = ", ".join(names[o] for o in outs)
@@ -259,6 +288,16 @@ def _generate_run(runner):
     run = env["run"]
     run.source = source
     return run
+
+
+def private_buffer(value, others):
+    """``value`` (a shared variable's array that an in-place update will
+    overwrite), copied when it may share memory with one of ``others`` (the
+    call's other inputs and shared values), which must keep their values."""
+    if isinstance(value, np.ndarray) and may_share_any(
+            value, [o for o in others if isinstance(o, np.ndarray)]):
+        return value.copy()
+    return value
 
 
 def _tracked_owner(a):

@@ -26,6 +26,16 @@ not rely on a check that node performed:
   that relied on a merge must keep them alive (the rewrite passes rerun
   without constraints when it would not).
 
+Strict broadcasting (``ShapeFeature(strict_broadcast=True)``): a graph
+compiled for the strict rule lets only dims of static size 1 broadcast (the
+rule of Theano and PyTensor); every node with NumPy-broadcasting semantics
+(``BROADCAST_CHECKING_OPS``) raises ``RuntimeBroadcastAssumption`` at run time
+when an operand's dim of unknown static size is 1 while the result's is not,
+and the function reruns the call with the graph compiled for NumPy rules.  So
+in strict mode such a node *checks* that the dims it broadcasts are equal: the
+members of each broadcast set become a constraint witnessed by that node, and
+``x + y``'s dim is ``x.0 == y.0`` for as long as the node runs.
+
 Shapes are computed lazily and iteratively (no recursion), each node once, so
 asking for every variable of a graph is linear in its size.
 """
@@ -33,6 +43,38 @@ asking for every variable of a graph is linear in its size.
 import numpy as np
 
 from .basic import Constant
+
+
+class RuntimeBroadcastAssumption(Exception):
+    """A graph compiled under the strict broadcasting rule met a dim of unknown
+    static size that is 1 at run time where the result's is not (see the
+    module docstring).  Internal: ``Function`` catches it and reruns the call
+    with the NumPy-broadcasting variant, so users never see it."""
+
+    def __init__(self, what, shapes, out_shape, node=None):
+        super().__init__(f"{what}: operand shapes {', '.join(map(str, shapes))} broadcast "
+                         f"to {tuple(out_shape)} through a dim of unknown static size")
+        self.what, self.shapes, self.out_shape, self.node = what, shapes, tuple(out_shape), node
+
+
+def check_strict_broadcast(what, may_broadcast, shapes, out_shape):
+    """Raise ``RuntimeBroadcastAssumption`` if an operand of runtime shape
+    ``shapes[k]`` (right-aligned to ``out_shape``) has length 1 in a dim that
+    ``may_broadcast[k]`` does not flag (static size not 1) while ``out_shape``
+    is longer there."""
+    ndim = len(out_shape)
+    for flags, shape in zip(may_broadcast, shapes):
+        off = ndim - len(shape)
+        extra = len(shape) - len(flags)  # leading length-1 padding of the array
+        for d, n in enumerate(shape):
+            if n == 1 and d + off >= 0 and d >= extra and out_shape[d + off] != 1 \
+                    and not flags[d - extra]:
+                raise RuntimeBroadcastAssumption(what, list(map(tuple, shapes)), out_shape)
+
+
+def static_ones(var):
+    """Per dim of ``var``: whether its static size is 1 (it may broadcast)."""
+    return tuple(s == 1 for s in var.type.shape)
 
 
 class Dim:
@@ -105,10 +147,13 @@ class ShapeFeature:
 
     ``constraints=False`` ignores the equalities nodes check, leaving only
     structural facts (what a rewrite falls back to when a witness would die).
+    ``strict_broadcast=True``: the graph runs under the strict broadcasting
+    rule, so broadcasting nodes check their operands' dims equal.
     """
 
-    def __init__(self, constraints=True):
+    def __init__(self, constraints=True, strict_broadcast=False):
         self.constraints = constraints
+        self.strict_broadcast = strict_broadcast and constraints
         self._raw = {}      # var -> tuple of dims (as inferred; canonicalize to read)
         self._values = {}   # int var -> what it holds (dim / tuple / None)
         self.witnesses = []
@@ -317,6 +362,12 @@ class ShapeFeature:
         if self.constraints and result is not None:
             for a, b in getattr(result, "equal", ()):
                 self.unify(a, b, node)
+        if self.strict_broadcast and isinstance(node.op, broadcast_checking_ops()):
+            for out in node.outputs:
+                for d in self._raw[out]:
+                    members = sorted(dim_members(self.canon(d)), key=_member_order)
+                    for other in members[1:]:
+                        self.unify(members[0], other, node)
 
     # -- checks a node performs
     def check_free(self, node):
@@ -375,6 +426,22 @@ class ShapeFeature:
             if not any(s == union for s in sets):
                 return False
         return True
+
+
+def broadcast_checking_ops():
+    """The op classes that broadcast operands NumPy-style and, in a graph
+    compiled under the strict rule, check that no dim of unknown static size
+    broadcasts (``RuntimeBroadcastAssumption``)."""
+    from ..ops.blas import Gemm
+    from ..ops.elemwise import Elemwise
+    from ..ops.kernel import KernelOp
+
+    return (Elemwise, KernelOp, Gemm)
+
+
+def _member_order(member):
+    """Ints first (a symbol binds to a known size), then symbols by age."""
+    return (0, member, 0) if isinstance(member, int) else (1, 0, member.serial)
 
 
 def _own_dims(var):

@@ -16,7 +16,7 @@ Scalar and size-1 constants become ``KConst`` literals.
 import numpy as np
 
 from ..graph.basic import Constant
-from ..ops.elemwise import DimShuffle, Elemwise
+from ..ops.elemwise import DimShuffle, Elemwise, is_strict_node
 from ..ops.reduce import Reduce
 from .ir import (KConst, KInput, Kernel, KernelInput, KReduced, Reduction, apply_scalar, cast,
                  map_leaves)
@@ -99,14 +99,15 @@ class KernelBuilder:
                                           [d == 1 for d in shape], epilogue))
         return KInput(k, var.type.dtype)
 
-    def finish(self, outputs, reduce=None, epilogue=None):
+    def finish(self, outputs, reduce=None, epilogue=None, strict_broadcast=False):
         """(Kernel, input variables).  A kernel whose operands were all folded
         into literals keeps one of them as an array input: the loop shape is
         the broadcast of the inputs, so it needs at least one."""
         if self._const_leaves and all(spec.epilogue for spec in self.specs):
             var, const = self._const_leaves[0]
             outputs = map_leaves(outputs, {const: KInput(self.leaf_array(var), const.dtype)})
-        return Kernel(self.specs, outputs, self.ndim, reduce, epilogue), list(self.input_vars)
+        return (Kernel(self.specs, outputs, self.ndim, reduce, epilogue, strict_broadcast),
+                list(self.input_vars))
 
     def leaf_array(self, var):
         """Read ``var`` as a loop-space array input; returns its index."""
@@ -117,7 +118,8 @@ class KernelBuilder:
         return k
 
 
-def build_kernel(members, outputs, ndim, reduce_node=None, epilogue=(), results=()):
+def build_kernel(members, outputs, ndim, reduce_node=None, epilogue=(), results=(),
+                 strict_broadcast=False):
     """One Kernel computing ``outputs`` of the Elemwise ``members`` (in
     topological order); other values the members read become inputs.
 
@@ -127,6 +129,8 @@ def build_kernel(members, outputs, ndim, reduce_node=None, epilogue=(), results=
     (Elemwise nodes in topological order, in the reduced output space) then
     become the kernel's epilogue, whose visible ``results`` are graph
     variables among the reduction's output and the epilogue's outputs.
+    ``strict_broadcast``: the kernel of a graph compiled under the strict
+    broadcasting rule (see ``graphc.kernel.ir``).
     Returns (Kernel, input variables)."""
     builder = KernelBuilder(ndim)
     exprs = {}
@@ -139,19 +143,22 @@ def build_kernel(members, outputs, ndim, reduce_node=None, epilogue=(), results=
         reduce = reduction_of(reduce_node)
         roots = [cast(r, reduce_node.outputs[0].type.dtype) for r in roots]
     if not epilogue:
-        return builder.finish(roots, reduce)
+        return builder.finish(roots, reduce, strict_broadcast=strict_broadcast)
     tail = {reduce_node.outputs[0]: KReduced(0, roots[0].dtype)}
     for node in epilogue:
         args = [tail[v] if v in tail else builder.leaf(v, epilogue=True) for v in node.inputs]
         tail[node.outputs[0]] = elemwise_expression(node, args)
-    return builder.finish(roots, reduce, [tail[v] for v in results])
+    return builder.finish(roots, reduce, [tail[v] for v in results], strict_broadcast)
 
 
 def kernel_from_elemwise(node):
-    """The one-node Kernel of an Elemwise ``node``: (Kernel, input variables)."""
+    """The one-node Kernel of an Elemwise ``node``: (Kernel, input variables);
+    strict when the node belongs to a strict-broadcasting graph
+    (``Elemwise.strict_broadcast``)."""
     if not isinstance(node.op, Elemwise):
         raise TypeError(f"kernel_from_elemwise: {node.op} is not an Elemwise")
-    return build_kernel([node], node.outputs, node.outputs[0].type.ndim)
+    return build_kernel([node], node.outputs, node.outputs[0].type.ndim,
+                        strict_broadcast=is_strict_node(node))
 
 
 def failing_member(members, input_vars, input_values):

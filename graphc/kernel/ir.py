@@ -25,6 +25,12 @@ A Kernel is a fused elementwise computation over one loop nest:
   expressions; the raw reductions stay internal unless the epilogue lists a
   ``KReduced`` itself.  Without one, ``results`` is ``outputs`` (unchanged).
 
+``strict_broadcast`` kernels belong to a graph compiled under the strict
+broadcasting rule (``graphc.graph.shape_feature``): an input dim not flagged
+``broadcastable`` that is 1 at run time while the loop's is longer raises
+``RuntimeBroadcastAssumption`` instead of broadcasting (the flag is part of
+the kernel's text, hence of its identity and compile-cache key).
+
 Kernels are immutable values: they hash and compare by their canonical text
 (``Kernel.text``), which is also the key of the on-disk compile cache and
 what ``debugprint`` shows.  ``evaluate`` runs a Kernel with NumPy: the python
@@ -37,6 +43,7 @@ import weakref
 
 import numpy as np
 
+from ..graph.shape_feature import check_strict_broadcast
 from ..ops import scalar as scal
 
 
@@ -202,8 +209,10 @@ class Reduction:
 class Kernel:
     """A fused loop nest: see the module docstring."""
 
-    def __init__(self, inputs, outputs, ndim, reduce=None, epilogue=None):
+    def __init__(self, inputs, outputs, ndim, reduce=None, epilogue=None,
+                 strict_broadcast=False):
         self.inputs = tuple(inputs)
+        self.strict_broadcast = bool(strict_broadcast)
         self.outputs = tuple(outputs)
         self.ndim = int(ndim)
         self.reduce = reduce
@@ -266,7 +275,8 @@ class Kernel:
         names = {}
         lines = []
         ins = ", ".join(f"i{k}: {inp.text()}" for k, inp in enumerate(self.inputs))
-        lines.append(f"kernel[{self.ndim}d]({ins})"
+        strict = ",strict" if self.strict_broadcast else ""
+        lines.append(f"kernel[{self.ndim}d{strict}]({ins})"
                      + (f" reduce {self.reduce.text()}" if self.reduce else ""))
         body = self.body_size
         for pos, node in enumerate(self.nodes):
@@ -310,16 +320,39 @@ class Kernel:
         body_map = {KInput(k, self.inputs[k].dtype): KInput(j, self.inputs[k].dtype)
                     for j, k in enumerate(loop)}
         body = Kernel([self.inputs[k] for k in loop], map_leaves(self.outputs, body_map),
-                      self.ndim, self.reduce)
+                      self.ndim, self.reduce, strict_broadcast=self.strict_broadcast)
         nred = len(self.outputs)
         tail_map = {KReduced(k, o.dtype): KInput(k, o.dtype) for k, o in enumerate(self.outputs)}
         tail_map.update((KInput(k, self.inputs[k].dtype), KInput(nred + j, self.inputs[k].dtype))
                         for j, k in enumerate(late))
-        specs = [KernelInput(o.dtype, self.out_ndim) for o in self.outputs]
+        specs = [KernelInput(o.dtype, self.out_ndim, self.reduced_broadcastable)
+                 for o in self.outputs]
         specs += [KernelInput(self.inputs[k].dtype, self.inputs[k].ndim,
                               self.inputs[k].broadcastable) for k in late]
-        tail = Kernel(specs, map_leaves(self.epilogue, tail_map), self.out_ndim)
+        tail = Kernel(specs, map_leaves(self.epilogue, tail_map), self.out_ndim,
+                      strict_broadcast=self.strict_broadcast)
         return body, tail, loop, late
+
+    @functools.cached_property
+    def reduced_broadcastable(self):
+        """Per dim of the reduced output space: whether every loop input is
+        statically 1 there (so the reduced value is, too)."""
+        if self.reduce is None:
+            return ()
+        flags = [True] * self.ndim
+        for inp in self.inputs:
+            if not inp.epilogue:
+                off = self.ndim - inp.ndim
+                for d, b in enumerate(inp.broadcastable):
+                    flags[d + off] = flags[d + off] and b
+        return tuple(f for d, f in enumerate(flags) if d not in self.reduce.axes)
+
+    def check_strict(self, shapes, loop_shape):
+        """For a ``strict_broadcast`` kernel, raise ``RuntimeBroadcastAssumption``
+        when a loop input of runtime shape ``shapes[k]`` broadcasts through a
+        dim that is not statically 1 (one shape per loop input)."""
+        flags = [inp.broadcastable for inp in self.inputs if not inp.epilogue]
+        check_strict_broadcast("kernel", flags, shapes, loop_shape)
 
     @functools.cached_property
     def writable_roots(self):
@@ -491,6 +524,9 @@ def evaluate(kernel, arrays, out=None):
     if len(arrays) != len(kernel.inputs):
         raise TypeError(f"kernel takes {len(kernel.inputs)} inputs, got {len(arrays)}")
     shape = broadcast_shape(kernel, [a.shape for a in arrays])
+    if kernel.strict_broadcast:
+        kernel.check_strict([a.shape for a, inp in zip(arrays, kernel.inputs)
+                             if not inp.epilogue], shape)
     direct = {} if out is None or kernel.reduce is not None else _direct_outputs(kernel, out, shape)
     deferred = {kernel.outputs[k] for k in direct}
     values = {}
@@ -544,6 +580,12 @@ def _evaluate_epilogue(kernel, arrays, reduced, values):
     """The epilogue's results given the ``reduced`` outputs (``values``
     already holds the loop body's nodes, literals included)."""
     shape = output_shape(kernel, np.shape(reduced[0]), [a.shape for a in arrays])
+    if kernel.strict_broadcast:
+        late = [k for k, inp in enumerate(kernel.inputs) if inp.epilogue]
+        check_strict_broadcast(
+            "kernel epilogue", [kernel.reduced_broadcastable]
+            + [kernel.inputs[k].broadcastable for k in late],
+            [np.shape(reduced[0])] + [arrays[k].shape for k in late], shape)
     for node in kernel.nodes[kernel.body_size:]:
         if isinstance(node, KInput):
             values[node] = arrays[node.index]

@@ -2,7 +2,8 @@
 Gemm (the BLAS-shaped ``activation(alpha * op(A) @ op(B) + beta * C)`` that the
 ``gemm`` specialization rewrite builds out of dots and scaled adds).
 
-Every ``perform`` calls NumPy, i.e. the OpenBLAS NumPy links against.
+Every product runs in the OpenBLAS NumPy links against: through NumPy, or
+(Gemm) through that library's CBLAS ``?gemm`` (``graphc.backends.blas``).
 """
 
 import numpy as np
@@ -11,7 +12,8 @@ from ..graph.basic import Apply
 from ..graph.op import Op
 from ..tensor.type import TensorType
 from ..tensor.var import as_tensor_variable
-from .elemwise import _describe
+from ..backends.blas import as_matrix, cblas, gemm_into, matrix_layout
+from .elemwise import _describe, is_strict_node
 
 
 def _check_inner(name, a, b, ka, kb):
@@ -153,6 +155,14 @@ def _unbatch(g, x2, x):
 BLAS_DTYPES = ("float32", "float64")
 
 
+#: Result elements from which ``Gemm`` calls CBLAS with alpha and beta (one
+#: pass over memory) rather than ``np.dot`` plus in-place NumPy passes for
+#: alpha and C: the call through ctypes and its layout checks cost ~7 us
+#: more than ``np.dot``; the passes it saves cost as much from ~16k float32
+#: elements (measured on the 2-core reference VM: 4096 elements 11.6 vs 8.2
+#: us, 16384 64 vs 65, 131072 1745 vs 2027 for an SGD update).
+CBLAS_MIN_OUTPUT = 16384
+
 #: +0.0 of each BLAS dtype, made once (a NumPy scalar per call costs more
 #: than the epilogue itself at batch-1 sizes)
 _ZERO = {np.dtype(d): np.dtype(d).type(0) for d in ("float32", "float64")}
@@ -203,17 +213,24 @@ class Gemm(Op):
     (props, so equal Gemms merge and printing shows them); scales that are
     only known at run time stay separate elementwise nodes.
 
-    ``perform`` never writes into an input, so C may be a shared variable's
-    storage (the SGD update ``W - lr * dot(X.T, g)``); the result is a fresh
-    array.  NumPy's matmul (OpenBLAS) is used rather than SciPy's f2py
-    ``?gemm`` wrappers: at batch-1 sizes its call overhead is lower, at W3
-    sizes they tie, and SciPy links a second OpenBLAS with its own thread pool
-    (see docs/benchmarks.md).  Appears only after ``grad``, so no gradient.
+    ``perform``: results of at least ``CBLAS_MIN_OUTPUT`` elements are one
+    CBLAS ``?gemm`` call with alpha and beta (C broadcast into the new result
+    first), so ``W - lr * dot(X.T, g)`` makes one pass over memory instead of
+    three; smaller ones (and every product when no CBLAS binding was found)
+    use ``np.dot`` and apply alpha and C with NumPy in place.  The two agree
+    up to the rounding of alpha*product+C (BLAS may fuse it).  The activation
+    is applied in place on the result.  Without ``inplace`` no input is
+    written, so C may be a shared variable's storage; ``inplace`` (set by the
+    memory plan for SGD updates, see graphc/rewrite/memory.py) accumulates
+    into C's own buffer when it is a writable, aligned array of the result's
+    shape that overlaps neither A nor B, and computes a new array otherwise.
+    Appears only after ``grad``, so no gradient.
     """
 
-    __props__ = ("alpha", "beta", "trans_a", "trans_b", "activation")
+    __props__ = ("alpha", "beta", "trans_a", "trans_b", "activation", "inplace")
 
-    def __init__(self, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, activation=None):
+    def __init__(self, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, activation=None,
+                 inplace=False):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.trans_a = bool(trans_a)
@@ -222,6 +239,15 @@ class Gemm(Op):
             raise ValueError(f"Gemm: unknown activation {activation!r}; known: "
                              f"{sorted(GEMM_ACTIVATIONS)}")
         self.activation = activation
+        if inplace and self.beta == 0.0:
+            raise ValueError("Gemm: inplace needs a C operand (beta != 0)")
+        self.inplace = bool(inplace)
+
+    @property
+    def destroy_map(self):
+        """In place, the result is written into C's buffer (when its shape,
+        dtype and layout allow; see ``perform``)."""
+        return {0: [2]} if self.inplace else {}
 
     def clone_with(self, **changes):
         """This Gemm with some props changed (the rewrite composes Gemms)."""
@@ -287,7 +313,79 @@ class Gemm(Op):
             shapes = InferredShapes([tuple(map(broadcast_dims, shape, c))], shapes.equal)
         return shapes
 
+    def check_inputs(self, node, inputs):
+        """The result's shape, after every check ``perform`` makes: inner
+        dims, C's broadcast against the product (and the strict broadcasting
+        rule).  Raises before anything is computed, so the runner can check
+        all in-place Gemms of a call before the first one writes."""
+        a, b = inputs[0], inputs[1]
+        sa = a.shape[::-1] if self.trans_a else a.shape
+        sb = b.shape[::-1] if self.trans_b else b.shape
+        if sa[-1] != sb[0]:
+            raise ValueError(f"{self}: inner dimensions do not match: op(A) has shape {sa}, "
+                             f"op(B) has shape {sb} ({sa[-1]} != {sb[0]})")
+        shape = sa[:-1] + sb[1:]
+        if self.beta != 0.0:
+            c_shape = inputs[2].shape
+            # C equal to the product's trailing dims (a bias row) broadcasts
+            # only through leading padding: nothing to check (the fast path)
+            if c_shape != shape and c_shape != shape[len(shape) - len(c_shape):]:
+                if is_strict_node(node):
+                    _check_strict_c(self, node, shape, c_shape)
+                if not _broadcasts_into(c_shape, shape):
+                    try:  # C larger than the product (dims unknown until run time)
+                        shape = np.broadcast_shapes(shape, c_shape)
+                    except ValueError:
+                        raise ValueError(f"{self}: C of shape {c_shape} does not broadcast "
+                                         f"against the product's shape {shape}") from None
+        return shape
+
     def perform(self, node, inputs):
+        shape = self.check_inputs(node, inputs)
+        out = None
+        if _size(shape) >= CBLAS_MIN_OUTPUT:
+            blas = cblas()
+            if blas is not None:
+                out = self._perform_cblas(blas, inputs, shape)
+        if out is None:
+            out = self._perform_numpy(inputs, shape)
+        if self.activation is not None:
+            GEMM_ACTIVATIONS[self.activation](out)
+        return (out,)
+
+    def _perform_cblas(self, blas, inputs, shape):
+        """One ``?gemm`` call with alpha and beta into the result, which holds
+        C beforehand (C's own buffer when in place, else C broadcast into a
+        new array); None when C is larger than the product (NumPy adds it)."""
+        a, b = inputs[0], inputs[1]
+        product_shape = (a.shape[1] if self.trans_a else a.shape[0],) if a.ndim == 2 else ()
+        product_shape += (b.shape[0] if self.trans_b else b.shape[1],) if b.ndim == 2 else ()
+        if shape != product_shape:
+            return None
+        beta = self.beta
+        out = None
+        if self.inplace:
+            c = inputs[2]
+            if _writable_into(c, shape, a, b) and \
+                    matrix_layout(as_matrix(c, column=b.ndim == 1)) is not None:
+                out = c
+        if out is None:
+            out = np.empty(shape, dtype=a.dtype)
+            if beta == 1.0:
+                np.copyto(out, inputs[2])
+            elif beta != 0.0:
+                np.multiply(inputs[2], out.dtype.type(beta), out=out)
+                beta = 1.0
+        # a vector operand is a 1-row (A) or 1-column (B) matrix; the result
+        # of matrix @ vector a column
+        gemm_into(blas, as_matrix(out, column=b.ndim == 1), as_matrix(a, column=False),
+                  as_matrix(b, column=True), self.trans_a, self.trans_b, self.alpha, beta)
+        return out
+
+    def _perform_numpy(self, inputs, shape):
+        """``np.dot`` into a fresh array, then alpha and C applied in place
+        (in place into C too when it is a writable array of the result's
+        shape: the values of the same operations)."""
         a, b = inputs[0], inputs[1]
         if self.trans_a:
             a = a.T
@@ -300,16 +398,54 @@ class Gemm(Op):
             np.multiply(out, scalar(self.alpha), out=out)
         if self.beta != 0.0:
             c = inputs[2]
+            if self.inplace and _writable_into(c, shape, inputs[0], inputs[1]):
+                if self.beta != 1.0:
+                    np.multiply(c, scalar(self.beta), out=c)
+                return np.add(c, out, out=c)
             if self.beta != 1.0 and self.beta != -1.0:
                 c = np.multiply(c, scalar(self.beta))
             combine = np.subtract if self.beta == -1.0 else np.add
-            if _broadcasts_into(c.shape, out.shape):
+            if out.shape == shape:
                 combine(out, c, out=out)
             else:  # C is larger than the product (dims unknown until run time)
                 out = combine(out, c)
-        if self.activation is not None:
-            GEMM_ACTIVATIONS[self.activation](out)
-        return (out,)
+        return out
+
+
+def _check_strict_c(op, node, product_shape, c_shape):
+    """Under the strict broadcasting rule (``is_strict_node``), neither the
+    product nor C may broadcast through a dim of unknown static size."""
+    from ..graph.shape_feature import (RuntimeBroadcastAssumption, check_strict_broadcast,
+                                       static_ones)
+
+    a, b, c = node.inputs
+    sa = a.type.shape[::-1] if op.trans_a else a.type.shape
+    sb = b.type.shape[::-1] if op.trans_b else b.type.shape
+    product_static = tuple(s == 1 for s in sa[:-1] + sb[1:])
+    try:
+        check_strict_broadcast(str(op), [product_static, static_ones(c)], [product_shape, c_shape],
+                               np.broadcast_shapes(product_shape, c_shape))
+    except RuntimeBroadcastAssumption as exc:
+        exc.node = node
+        raise
+    except ValueError:
+        pass  # a genuine mismatch: check_inputs reports it
+
+
+def _size(shape):
+    size = 1
+    for d in shape:
+        size *= d
+    return size
+
+
+def _writable_into(c, shape, a, b):
+    """Whether an in-place Gemm may write its result into C's buffer: an
+    aligned, writable ndarray of exactly the result's shape that shares no
+    memory with A or B (otherwise it computes a new array)."""
+    return (type(c) is np.ndarray and c.shape == shape and c.flags.writeable
+            and c.flags.aligned and not np.may_share_memory(c, a)
+            and not np.may_share_memory(c, b))
 
 
 def _broadcasts_into(small, big):

@@ -105,13 +105,51 @@ class Elemwise(Op):
         return [tuple(broadcast_dims(*dims) for dims in zip(*input_shapes))]
 
     def perform(self, node, inputs):
-        out = self.scalar_op.impl(*inputs)
-        return (np.asarray(out, dtype=node.outputs[0].type.dtype),)
+        out = np.asarray(self.scalar_op.impl(*inputs), dtype=node.outputs[0].type.dtype)
+        if is_strict_node(node) and len(inputs) > 1:
+            check_strict_node(node, inputs, out.shape)
+        return (out,)
 
     def L_op(self, inputs, outputs, output_grads):
         grads = self.scalar_op.grad(inputs, outputs[0], output_grads[0])
         return [None if g is None else reduce_to_input(g, x, inputs, outputs[0])
                 for g, x in zip(grads, inputs)]
+
+
+def is_strict_node(node):
+    """Whether ``node`` belongs to a graph compiled under the strict
+    broadcasting rule (``mark_strict_broadcast``; see
+    ``graphc.graph.shape_feature``)."""
+    return getattr(node.tag, "strict_broadcast", False)
+
+
+def mark_strict_broadcast(fgraph):
+    """Make every broadcasting node of ``fgraph`` that is not a kernel (those
+    carry the rule themselves) check the strict rule at run time."""
+    from ..graph.shape_feature import broadcast_checking_ops
+    from .kernel import KernelOp
+
+    for node in fgraph.apply_nodes:
+        if isinstance(node.op, broadcast_checking_ops()) and not isinstance(node.op, KernelOp):
+            node.tag.strict_broadcast = True
+
+
+def check_strict_node(node, values, out_shape):
+    """Raise ``RuntimeBroadcastAssumption`` (naming ``node``) if one of the
+    runtime ``values`` of ``node``'s inputs broadcasts to ``out_shape``
+    through a dim whose static size is not 1."""
+    from ..graph.shape_feature import (RuntimeBroadcastAssumption, check_strict_broadcast,
+                                       static_ones)
+
+    shapes = [np.shape(v) for v in values]
+    if all(s == tuple(out_shape) for s in shapes):
+        return
+    try:
+        check_strict_broadcast(str(node.op), [static_ones(i) for i in node.inputs], shapes,
+                               out_shape)
+    except RuntimeBroadcastAssumption as exc:
+        exc.node = node
+        raise
 
 
 def reduce_to_input(g, x, inputs, out):

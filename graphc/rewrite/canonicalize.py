@@ -14,6 +14,16 @@ operand carried the shape.  Operands are only dropped when their runtime shape
 is provably covered by what remains (``broadcast_sources``): a dimension whose
 static size is unknown may still be 1 and broadcast at run time.
 
+In a graph compiled under the strict broadcasting rule
+(``fgraph.strict_broadcast``, see ``graphc.compile.function``) such a dim
+never broadcasts without the node raising ``RuntimeBroadcastAssumption``, so
+``SumToShapeOf(g, x)`` becomes ``second(x, g)``: a fusible elementwise node
+that checks the rule itself (no shape fact needed), and that the ``second``
+rules then drop where what remains reads x's shape anyway.  The shape
+analysis runs in strict mode there (broadcasting nodes witness that the dims
+they broadcast are equal); a sweep whose proofs lost a witness reruns with
+the NumPy-rule facts, then without constraints.
+
 sympy is not used to simplify here: it treats ``x * 0`` as 0 and ``x - x`` as
 0, exactly the rewrites that are wrong under IEEE semantics, and it is far too
 slow for per-node use; the rules below are the exact subset.  (The stability
@@ -43,7 +53,11 @@ from .engine import GraphRewrite, pipeline
 LOCAL_FIXPOINT_LIMIT = 8
 #: Sweeps redone when operands a rule dropped took a check with them (the
 #: last one drops nothing).
-MAX_SWEEP_ATTEMPTS = 2
+MAX_SWEEP_ATTEMPTS = 3
+#: Shape facts a sweep may use, strongest first: strict-broadcasting
+#: constraints, the constraints of the NumPy rule, structural facts only.
+STRICT, CONSTRAINTS, STRUCTURAL = "strict", "constraints", "structural"
+_WEAKER = {STRICT: CONSTRAINTS, CONSTRAINTS: STRUCTURAL, STRUCTURAL: STRUCTURAL}
 
 
 # ------------------------------------------------------------ graph queries
@@ -112,7 +126,8 @@ class SweepRewrite(GraphRewrite):
 
     def apply(self, fgraph):
         self.fgraph = fgraph
-        blocked, constraints = set(), True
+        self.strict_broadcast = getattr(fgraph, "strict_broadcast", False)
+        blocked, constraints = set(), STRICT if self.strict_broadcast else CONSTRAINTS
         for _ in range(MAX_SWEEP_ATTEMPTS):
             self._sweep(fgraph, blocked, constraints)
             verdict = self._validate_drops()
@@ -121,7 +136,7 @@ class SweepRewrite(GraphRewrite):
             more_blocked, constraints = verdict
             blocked |= more_blocked
         else:  # still unsound: no rule may drop an operand at all
-            self._sweep(fgraph, None, False)
+            self._sweep(fgraph, None, STRUCTURAL)
         fired = len(self.mapping)
         fgraph.replace_all(list(self.mapping.items()))
         self.fgraph = self.mapping = self._built = self._bsrc = self._origin = None
@@ -130,7 +145,8 @@ class SweepRewrite(GraphRewrite):
 
     def _sweep(self, fgraph, blocked, constraints):
         """One topological sweep computing ``self.mapping`` (the graph is not
-        touched); rules do not drop operands of the nodes in ``blocked``."""
+        touched); rules do not drop operands of the nodes in ``blocked``;
+        ``constraints``: which shape facts (``STRICT`` ...) proofs may use."""
         self.mapping = {}
         self._built = {}
         self._bsrc = {}
@@ -138,7 +154,9 @@ class SweepRewrite(GraphRewrite):
         self._drops = []
         self._blocked = blocked
         self._rule_var = None
-        self.shapes = ShapeFeature(constraints=constraints)
+        self._facts = constraints
+        self.shapes = ShapeFeature(constraints=constraints != STRUCTURAL,
+                                   strict_broadcast=constraints == STRICT)
         for node in fgraph.toposort():
             if len(node.outputs) != 1:
                 continue
@@ -193,7 +211,7 @@ class SweepRewrite(GraphRewrite):
             return None
         shapes = self.shapes
         if shapes.used_constraints and any(w in dead for w in shapes.witnesses):
-            return set(), False
+            return set(), _WEAKER[self._facts]
         bad = {n for n in dead if not shapes.check_free(n)}
         if not bad:
             return None
@@ -209,10 +227,13 @@ class SweepRewrite(GraphRewrite):
                     break
                 seen.add(owner)
                 stack.extend(owner.inputs)
-        return blamed or {v for old, _ in self._drops for v in old}, shapes.constraints
+        return blamed or {v for old, _ in self._drops for v in old}, self._facts
 
     def _live_after(self):
-        """The original nodes still needed once the mapping is applied."""
+        """The original nodes still needed once the mapping is applied, and
+        those whose replacement is: a rule's replacement fails wherever the
+        node did, except through the operands it drops (``drop``), which are
+        validated on their own."""
         mapping, live = self.mapping, set()
         stops = set(self.fgraph.inputs)
         stack = [mapping.get(o, o) for o in self.fgraph.outputs]
@@ -227,6 +248,8 @@ class SweepRewrite(GraphRewrite):
                 continue
             live.add(owner)
             stack.extend(mapping.get(i, i) for i in owner.inputs)
+        live.update(old.owner for old, new in mapping.items()
+                    if new in seen and old.owner is not None)
         return live
 
     def rules(self, var):
@@ -562,8 +585,25 @@ class Canonicalize(SweepRewrite):
     def _sum_to_shape(self, var):
         """``SumToShapeOf(g, x)``: nothing to sum where g's dim is provably
         x's; a static sum where x's dim is 1; through identical DimShuffles
-        of both operands (their inserted axes are 1 in both)."""
+        of both operands (their inserted axes are 1 in both); under the
+        strict rule, ``second`` (``_strict_sum_to_shape``)."""
         g, x = self.inputs_of(var)
+        reduced = self._reduce_to_shape(g, x, strict=False)
+        if reduced is not None:
+            return reduced
+        gs, xs = g.owner, x.owner
+        if gs is not None and xs is not None and isinstance(gs.op, DimShuffle) and \
+                gs.op == xs.op and not gs.op.dropped:
+            (inner_g,), (inner_x,) = self.inputs_of(g), self.inputs_of(x)
+            inner = self._reduce_to_shape(inner_g, inner_x, self.strict_broadcast)
+            if inner is None:
+                inner = self.make(SumToShapeOf(), inner_g, inner_x)
+            return self.make(gs.op, inner)
+        return self._strict_sum_to_shape(g, x) if self.strict_broadcast else None
+
+    def _reduce_to_shape(self, g, x, strict):
+        """What ``SumToShapeOf(g, x)`` computes, built from what the shapes
+        prove (then ``strict``: ``_strict_sum_to_shape``), or None."""
         if self.shape_covered(g, x):
             return g
         shapes = self.shapes
@@ -583,12 +623,26 @@ class Canonicalize(SweepRewrite):
                     return g
                 total = self.make(Reduce("sum", axes, dtype=g.dtype), g)
                 return self.make(DimShuffle(total.ndim, keepdims_order(g.ndim, axes)), total)
-        gs, xs = g.owner, x.owner
-        if gs is not None and xs is not None and isinstance(gs.op, DimShuffle) and \
-                gs.op == xs.op and not gs.op.dropped:
-            (inner_g,), (inner_x,) = self.inputs_of(g), self.inputs_of(x)
-            return self.make(gs.op, self.make(SumToShapeOf(), inner_g, inner_x))
-        return None
+        return self._strict_sum_to_shape(g, x) if strict else None
+
+    def _strict_sum_to_shape(self, g, x):
+        """Under the strict rule only x's dims of static size 1 can be summed
+        over: a static sum there, then ``second(x, ...)``, which raises
+        ``RuntimeBroadcastAssumption`` if another dim of x is 1 at run time
+        where g's is not (so it needs no shape fact).  None where g's static
+        size is 1 and x's unknown (x could widen g: only a sum is right)."""
+        if g.ndim != x.ndim:
+            return None
+        axes = []
+        for k, (gs, xs) in enumerate(zip(g.type.shape, x.type.shape)):
+            if xs is None and gs == 1:
+                return None
+            if xs == 1 and gs != 1:
+                axes.append(k)
+        if axes:
+            total = self.make(Reduce("sum", axes, dtype=g.dtype), g)
+            g = self.make(DimShuffle(total.ndim, keepdims_order(g.ndim, axes)), total)
+        return self.elem(scal.second, x, g)
 
     def _shape_entry(self, var):
         """``x.shape[k]`` of a computed x -> the same dim read from the

@@ -101,6 +101,8 @@ class ElemwiseFusion(GraphRewrite):
         forbidden = set()  # (producer, consumer) edges that must not fuse
         while True:
             clusters, cluster_of = self._group(order, fgraph.clients, forbidden)
+            if getattr(fgraph, "strict_broadcast", False):
+                break  # strict kernels check that every output has the loop shape
             cut = self._shape_violations(clusters, cluster_of, fgraph.clients)
             if not cut:
                 break
@@ -283,8 +285,12 @@ class ElemwiseFusion(GraphRewrite):
                 deps = self._input_ancestors(node, cl, cluster_of)
                 if any(dims[k][d] != 1 and u not in deps
                        for d in bad for k, u in enumerate(inputs)):
-                    cut.update((node, c) for c, _ in users
-                               if c != "output" and cluster_of.get(c) is cl)
+                    inside = [(node, c) for c, _ in users
+                              if c != "output" and cluster_of.get(c) is cl]
+                    # no reader inside: a sibling widens the loop, so the
+                    # node leaves its producers' cluster instead
+                    cut.update(inside or [(var.owner, node) for var in node.inputs
+                                          if cluster_of.get(var.owner) is cl])
         return cut
 
     @staticmethod
@@ -362,7 +368,8 @@ class ElemwiseFusion(GraphRewrite):
                                   for c, _ in fgraph.clients.get(n.outputs[0], ()))]
                 old = outputs
                 ndim = cl.loop[0]
-            kernel, inputs = build_kernel(members, outputs, ndim, cl.reduce_node, tail, old)
+            kernel, inputs = build_kernel(members, outputs, ndim, cl.reduce_node, tail, old,
+                                          getattr(fgraph, "strict_broadcast", False))
             apply = KernelOp(kernel).make_node(*inputs)
             # errors at run time point at the user's line of the cluster's last node
             last = tail[-1] if tail else (cl.reduce_node or members[-1])

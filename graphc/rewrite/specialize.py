@@ -25,8 +25,10 @@ the pre-activation's other readers in a training graph are rewired to the
 activation output, which is exact for them: ``x > 0`` equals ``relu(x) > 0``,
 and ``SumToShapeOf``/``second``/``Shape`` only read the (equal) shape.
 
-Values are those of the unoptimized graph (the Gemm applies alpha, C and the
-activation with the same NumPy operations in the same order).
+Values are those of the unoptimized graph up to the rounding of
+``alpha * product + beta * C``, which a large Gemm computes inside one BLAS
+call (small ones apply alpha and C with the graph's NumPy operations); the
+activation is the graph's own operation, applied in place.
 """
 
 import math

@@ -40,8 +40,8 @@ class LLVMBackend(Backend):
         # a node's plan is one kernel, or a (reduction, epilogue) pair of kernels
         parts = [() if plan is None else plan if isinstance(plan, tuple) else (plan,)
                  for plan in plans]
-        requests = [(_kernel_text(part.kernel, part.aliased),
-                     functools.partial(codegen.build_module, part.kernel, aliased=part.aliased))
+        requests = [(_kernel_text(part.kernel, part.inplace),
+                     functools.partial(codegen.build_module, part.kernel, inplace=part.inplace))
                     for node_parts in parts for part in node_parts]
         addresses = iter(self.toolchain.load(requests))
         thunks = []
@@ -53,7 +53,7 @@ class LLVMBackend(Backend):
             compiled = [runtime.make_thunk(part.kernel, address, part.positions, part.inplace)
                         for part, address in zip(node_parts, found)]
             for thunk, part in zip(compiled, node_parts):
-                thunk.source = _KernelIR(part.kernel, part.aliased)
+                thunk.source = _KernelIR(part.kernel, part.inplace)
                 thunk.source_language = "LLVM IR"
             if len(compiled) == 1:
                 thunks.append(compiled[0])
@@ -89,8 +89,7 @@ class LLVMBackend(Backend):
             return self._plan_epilogue(kernel, positions, inplace)
         if not self.can_lower(kernel):
             return None
-        return _KernelPlan(kernel, positions, inplace,
-                           tuple(sorted(_aliased_operands(kernel, inplace))))
+        return _KernelPlan(kernel, positions, codegen.inplace_pairs(kernel, inplace))
 
     def _plan_epilogue(self, kernel, positions, inplace):
         """A reduction with an epilogue runs as two compiled kernels: the
@@ -103,8 +102,8 @@ class LLVMBackend(Backend):
             return None
         where = positions if positions is not None else range(len(kernel.inputs))
         where = list(where)
-        body_plan = _KernelPlan(body, [where[k] for k in loop], (), ())
-        tail_plan = _KernelPlan(tail, None, (), ())
+        body_plan = _KernelPlan(body, [where[k] for k in loop], ())
+        tail_plan = _KernelPlan(tail, None, ())
         tail_plan.late = tuple(where[k] for k in late)
         return body_plan, tail_plan
 
@@ -121,13 +120,15 @@ class LLVMBackend(Backend):
             return False
         return "float16" not in dtypes or self.toolchain.has_f16c
 
-    def compile(self, kernel, aliased=()):
+    def compile(self, kernel, inplace=()):
         """Entry address of ``kernel``'s machine code (compiled or cached);
-        ``aliased``: operand indices that may share memory (in-place pairs)."""
-        aliased = tuple(sorted(aliased))
+        ``inplace``: its (output, input) pairs computed in one buffer -- give
+        ``runtime.make_thunk`` the same pairs (the code reads the input
+        through the output)."""
+        inplace = codegen.inplace_pairs(kernel, inplace)
         (address,) = self.toolchain.load(
-            [(_kernel_text(kernel, aliased),
-              functools.partial(codegen.build_module, kernel, aliased=aliased))])
+            [(_kernel_text(kernel, inplace),
+              functools.partial(codegen.build_module, kernel, inplace=inplace))])
         if address is None:
             raise NotLowerable(f"the llvm backend cannot lower {kernel!r}")
         return address
@@ -135,16 +136,15 @@ class LLVMBackend(Backend):
 
 class _KernelPlan:
     """A node lowered to a kernel: the kernel, the node-input position of
-    each kernel input (None: the same order), its in-place pairs and the
-    operands they let alias."""
+    each kernel input (None: the same order) and its in-place pairs
+    (``codegen.inplace_pairs``: the code and the thunk must agree on them)."""
 
-    __slots__ = ("kernel", "positions", "inplace", "aliased", "late")
+    __slots__ = ("kernel", "positions", "inplace", "late")
 
-    def __init__(self, kernel, positions, inplace, aliased):
+    def __init__(self, kernel, positions, inplace):
         self.kernel = kernel
         self.positions = positions
         self.inplace = inplace
-        self.aliased = aliased
         self.late = ()  # epilogue part: node-input positions of its own inputs
 
 
@@ -152,13 +152,13 @@ class _KernelIR:
     """The LLVM IR of a compiled kernel, generated when first printed (a
     warm compile-cache hit builds no IR, so reports must not force it)."""
 
-    def __init__(self, kernel, aliased):
-        self.kernel, self.aliased = kernel, aliased
+    def __init__(self, kernel, inplace):
+        self.kernel, self.inplace = kernel, inplace
         self._text = None
 
     def __str__(self):
         if self._text is None:
-            self._text = str(codegen.build_module(self.kernel, "kernel", aliased=self.aliased))
+            self._text = str(codegen.build_module(self.kernel, "kernel", inplace=self.inplace))
         return self._text
 
 
@@ -181,15 +181,10 @@ def _chain_epilogue(body, tail, late):
     return thunk
 
 
-def _kernel_text(kernel, aliased):
-    """What identifies a kernel's machine code (its cache key's text)."""
-    return f"{kernel.text}\naliased={aliased}"
-
-
-def _aliased_operands(kernel, inplace):
-    """Operand indices (inputs, then outputs) of the in-place pairs."""
-    nin = len(kernel.inputs)
-    return {i for _, i in inplace} | {nin + o for o, _ in inplace}
+def _kernel_text(kernel, inplace):
+    """What identifies a kernel's machine code (its cache key's text): the
+    in-place pairs change the code and how it must be called."""
+    return f"{kernel.text}\ninplace={tuple(inplace)}"
 
 
 def _input_positions(node, input_vars):

@@ -17,11 +17,11 @@ Structure, chosen for compile time as much as for speed (LLVM's cost grows
 with the code it is given, so the kernel's arithmetic appears once):
 
 * the *row* -- one loop over ``n`` elements with unit-stride typed accesses
-  (operands statically of stride 0 are loaded once), ``noalias`` pointers
-  (except an in-place output and the input it overwrites) so LLVM vectorizes
-  it without runtime alias checks.  A reduction along the innermost axis
-  accumulates in a register (float sums/products with ``reassoc``:
-  vectorized, result differs from NumPy's pairwise order by rounding only);
+  (operands statically of stride 0 are loaded once), every pointer
+  ``noalias`` so LLVM vectorizes it without runtime alias checks.  A
+  reduction along the innermost axis accumulates in a register (float
+  sums/products with ``reassoc``: vectorized, result differs from NumPy's
+  pairwise order by rounding only);
 * the *flat path* -- every operand contiguous with the loop's shape or
   statically a scalar (checked at run time): one row over the flat range.
   Not emitted when an input is statically broadcast along some axis (it
@@ -33,12 +33,26 @@ with the code it is given, so the kernel's arithmetic appears once):
   row runs on the buffers and the outputs are scattered back.  Not emitted
   when every operand is statically of stride 0 along the innermost axis;
 * the entry itself runs once per call and is compiled without optimization.
+
+In-place pairs (``inplace_pairs``: output o overwrites input k) are one
+buffer: the caller passes output o holding input k's values (the input
+itself, or a copy when it cannot be overwritten; ``runtime.py``), and the
+code reads input k *through output o's pointer* at the same index it stores
+to.  Loads and stores of one address in one iteration (dependence distance
+0) vectorize without a runtime overlap check, and no two pointers of a row
+ever point at the same memory, so ``noalias`` stays true.  (Two distinct
+pointers to one buffer, without ``noalias``, made LLVM guard the vector loop
+with an overlap check that in-place calls always failed: the scalar loop
+ran, 4x slower.)  Input k's own pointer is never dereferenced, so the
+operand reads through the output's strides: the output always has the loop's
+full shape, even where input k is statically broadcast.
 """
 
 from llvmlite import ir
 
 from ...kernel.ir import KApply, KConst, KInput
 from . import types as lt
+from . import vecmath
 from .scalar import NotLowerable, ScalarLowering, combine
 from .types import I1, I8, I32, I64, PTR
 
@@ -94,9 +108,29 @@ def _flat_capable(kernel, op):
     return all(op.broadcastable) or (op.ndim == kernel.ndim and not any(op.broadcastable))
 
 
-def build_module(kernel, symbol, aliased=()):
+def inplace_pairs(kernel, inplace):
+    """The (output, input) pairs of ``inplace`` that can run in place, sorted:
+    same dtype, each output and input in one pair at most, and no reduction
+    (a reduction's output space is not its loop space).  Code generation and
+    the thunk must agree on these (see the module docstring)."""
+    if kernel.reduce is not None:
+        return ()
+    pairs, taken = [], set()
+    for o, k in sorted(dict(inplace).items()):
+        if not (0 <= o < len(kernel.outputs) and 0 <= k < len(kernel.inputs)):
+            raise ValueError(f"in-place pair (output {o}, input {k}) out of range for a kernel "
+                             f"of {len(kernel.inputs)} inputs and {len(kernel.outputs)} outputs")
+        if k in taken or kernel.inputs[k].dtype != kernel.output_dtypes[o]:
+            continue
+        taken.add(k)
+        pairs.append((o, k))
+    return tuple(pairs)
+
+
+def build_module(kernel, symbol, inplace=()):
     """An LLVM module defining ``symbol`` (see the module docstring);
-    operands listed in ``aliased`` may share memory (in-place outputs)."""
+    ``inplace``: (output, input) pairs computed in one buffer
+    (``inplace_pairs``)."""
     if kernel.epilogue is not None:
         # The runtime splits a reduction across threads and combines the
         # partial results after the calls return, so an epilogue computed
@@ -106,18 +140,24 @@ def build_module(kernel, symbol, aliased=()):
     module = ir.Module(name=symbol)
     module.triple = ""
     ops = operands(kernel)
-    inner_flags = tuple(_is_scalar_inner(kernel, o) for o in ops)
-    flat_flags = tuple(_is_scalar_everywhere(kernel, o) for o in ops)
+    nin = len(kernel.inputs)
+    # in-place input -> the output operand it is read through; its own
+    # pointer never moves (flagged like a scalar), nor is it read
+    through = {k: nin + o for o, k in inplace_pairs(kernel, inplace)}
+    inner_flags = tuple(k in through or _is_scalar_inner(kernel, o) for k, o in enumerate(ops))
+    flat_flags = tuple(k in through or _is_scalar_everywhere(kernel, o)
+                       for k, o in enumerate(ops))
     partial_reduce = kernel.reduce is not None and len(kernel.reduce.axes) < kernel.ndim
     rows = {}
 
     def row(flags):
         if flags not in rows:
             rows[flags] = _emit_row(module, f"{symbol}.row{len(rows)}", kernel, ops, flags,
-                                    aliased)
+                                    through)
         return rows[flags]
 
-    flat = not partial_reduce and all(_flat_capable(kernel, o) for o in ops)
+    flat = not partial_reduce and all(_flat_capable(kernel, o) for k, o in enumerate(ops)
+                                      if k not in through)
     fast_row = row(inner_flags)
     # a 0-d loop (one element), or every operand statically of stride 0 along
     # the inner axis: rows never stride
@@ -125,8 +165,10 @@ def build_module(kernel, symbol, aliased=()):
     _emit_entry(module, symbol, kernel, ops,
                 flat_row=row(flat_flags) if flat else None, fast_row=fast_row,
                 strided_row=(_emit_buffered_row(module, f"{symbol}.strided", ops, inner_flags,
-                                                fast_row) if strided else None),
-                inner_flags=inner_flags, flat_flags=flat_flags)
+                                                fast_row, set(through.values()))
+                             if strided else None),
+                inner_flags=inner_flags, flat_flags=flat_flags, through=through)
+    vecmath.finish_module(module)
     return module
 
 
@@ -143,19 +185,19 @@ def _row_function(module, name, nops):
     return fn
 
 
-def _emit_row(module, name, kernel, ops, scalar_flags, aliased):
+def _emit_row(module, name, kernel, ops, scalar_flags, through):
     """The unit-stride row: ``void row(i64 n, i32* status, (ptr p_k, i64 s_k)*)``
     computes n elements, operand k at ``p_k + j*itemsize`` (or at ``p_k`` for
-    operands flagged scalar; s_k is not read).  Kept out of line: the flat
-    path, the nd path and the buffered strided row all call this one
-    vectorized loop, which LLVM then optimizes once."""
+    operands flagged scalar; s_k is not read); an in-place input k is read
+    at ``p_through[k] + j*itemsize`` and ``p_k`` is not read.  Kept out of
+    line: the flat path, the nd path and the buffered strided row all call
+    this one vectorized loop, which LLVM then optimizes once."""
     fn = _row_function(module, name, len(ops))
     fn.attributes.add("noinline")
     n, status = fn.args[0], fn.args[1]
     ptrs = fn.args[2::2]
-    for k, p in enumerate(ptrs):
-        if k not in aliased:
-            p.add_attribute("noalias")
+    for p in ptrs:  # true of every call: in-place pairs use one pointer
+        p.add_attribute("noalias")
     nin = len(kernel.inputs)
     entry = fn.append_basic_block("entry")
     loop = fn.append_basic_block("loop")
@@ -167,7 +209,8 @@ def _emit_row(module, name, kernel, ops, scalar_flags, aliased):
         return b.gep(ptrs[k], [j], inbounds=True, source_etype=lt.memory_type(ops[k].dtype))
 
     # loop invariants: scalar inputs, and the accumulators of inner reductions
-    hoisted = {k: lt.load(b, ptrs[k], ops[k].dtype) for k in range(nin) if scalar_flags[k]}
+    hoisted = {k: lt.load(b, ptrs[k], ops[k].dtype) for k in range(nin)
+               if scalar_flags[k] and k not in through}
     outputs = list(range(nin, len(ops)))
     # float16 accumulates in float32 (NumPy's half reduction loops do too)
     acc_dtype = {o: "float32" if ops[o].dtype == "float16" else ops[o].dtype for o in outputs}
@@ -181,7 +224,7 @@ def _emit_row(module, name, kernel, ops, scalar_flags, aliased):
     values = dict(hoisted)
     for k in range(nin):
         if k not in values:
-            values[k] = lt.load(b, address(k, j), ops[k].dtype)
+            values[k] = lt.load(b, address(through.get(k, k), j), ops[k].dtype)
     results = _emit_expressions(ctx, kernel, values)
     acc_next = {}
     red = kernel.reduce
@@ -231,16 +274,16 @@ def chunk_elements(ops, scalar_flags):
     return chunk
 
 
-def _emit_buffered_row(module, name, ops, scalar_flags, fast_row):
+def _emit_buffered_row(module, name, ops, scalar_flags, fast_row, preloaded):
     """The byte-strided row, with the signature of ``_emit_row``: in chunks,
     gathers each strided operand into an aligned stack buffer, runs the
     unit-stride ``fast_row`` on the buffers, and scatters the outputs back
     (NumPy's buffered iteration).  It holds no copy of the kernel's
     arithmetic, so it costs little to compile and strided data still goes
-    through the vectorized loop.  Reduction outputs that are not scalar along
-    the row are gathered too (the row accumulates into them).  An in-place
-    output and its input share addresses element for element, and each chunk
-    is read in full before it is written, so aliasing is safe."""
+    through the vectorized loop.  Outputs the row reads are gathered too:
+    reduction outputs not scalar along the row (the row accumulates into
+    them) and the ``preloaded`` outputs of in-place pairs (they hold their
+    input's values; the row computes in place in their buffer)."""
     fn = _row_function(module, name, len(ops))
     fn.attributes.add("noinline")
     n, status = fn.args[0], fn.args[1]
@@ -266,7 +309,7 @@ def _emit_buffered_row(module, name, ops, scalar_flags, fast_row):
     bases = {k: b.gep(ptrs[k], [b.mul(start, strides[k])], inbounds=True, source_etype=I8)
              for k in buffers}
     for k, buf in buffers.items():
-        if not ops[k].is_output or ops[k].reduce_axes is not None:
+        if not ops[k].is_output or ops[k].reduce_axes is not None or k in preloaded:
             b.call(_copy_function(module, ops[k].itemsize, gather=True),
                    [size, bases[k], strides[k], buf])
     args = [size, status]
@@ -358,13 +401,14 @@ def _field(b, arr, offset, typ):
 
 
 def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, inner_flags,
-                flat_flags):
+                flat_flags, through):
     """The entry point: reads the arrays' structs, takes the flat path when
     every operand is contiguous, else walks the rows (``_nd_walker``).  It
     runs once per call and holds no loop over elements, so it is compiled
     without optimization (``optnone``: fast instruction selection, no IR
     passes), which halves a kernel's compile time at a cost of nanoseconds
-    per call."""
+    per call.  In-place inputs (``through``) are not read: the rows get
+    their output's data pointer, unmoving."""
     fn = ir.Function(module, ir.FunctionType(I32, [I64, I64] + [PTR] * len(ops)), name=symbol)
     for attribute in ("nounwind", "noinline", "optnone"):
         fn.attributes.add(attribute)
@@ -380,6 +424,11 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
     # Per operand: data pointer, and its dims/strides in loop coordinates.
     data, dims, strides = [], [], []
     for k, (op, arr) in enumerate(zip(ops, arrays)):
+        if k in through:  # read through its output's pointer (filled in below)
+            data.append(None)
+            dims.append([one] * rank)
+            strides.append([zero] * rank)
+            continue
         data.append(_field(b, arr, ARRAY_DATA_OFFSET, PTR))
         dims_ptr = _field(b, arr, ARRAY_DIMS_OFFSET, PTR)
         strides_ptr = _field(b, arr, ARRAY_STRIDES_OFFSET, PTR)
@@ -405,6 +454,8 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
             op_strides.append(b.select(b.icmp_signed("==", dim, one), zero, st))
         dims.append(op_dims)
         strides.append(op_strides)
+    for k, o in through.items():
+        data[k] = data[o]
 
     # Loop shape: the outputs' shape, or (reductions) the inputs' broadcast shape.
     shape = []

@@ -33,16 +33,29 @@ load it into this process.
   code model: RuntimeDyld mis-links GOT-relative (PIC) calls to libm once
   several objects are loaded, while absolute addressing works wherever the
   engine places the code.
+* Support code (the runtime's call trampolines): compiled once per machine
+  into ``<key>.rt`` files of the same cache and loaded into the same engine
+  (``Toolchain.load_support``), so a warm process compiles no LLVM at all.
 * Counters (``f.maker.compile_stats``): per kernel ``cache_hit_memory``
   (loaded by an earlier function of this process), ``cache_hit`` (from
   disk), ``cache_miss`` (compiled); ``cache_corrupt`` per damaged file.
+  Support objects count only as ``cache_corrupt`` when damaged; their
+  compilation is timed in the ``llvm_compile`` phase.
+* Process start-up (``Toolchain()``, ~1.6 ms): LLVM's native target, libm
+  loaded by its usual soname (``ctypes.util.find_library`` would spawn
+  ``ldconfig``, ~5 ms), one target machine and engine, and the sha256 of
+  this package's sources (~0.2 ms for ~150 KB: cheaper than any scheme that
+  would cache it, which would still have to stat every file).  Importing
+  llvmlite (~15 ms, most of it loading its LLVM library) is what a warm
+  process still pays; ``import graphc`` defers it to the first compiled
+  function (``graphc/backends/__init__.py``).
 """
 
-import ctypes.util
 import hashlib
 import os
 import re
 import struct
+import sys
 import tempfile
 import threading
 import warnings
@@ -59,6 +72,10 @@ _HEADER = struct.Struct("<8sQ32s")  # magic, payload length, sha256 of payload
 _REF = re.compile(rb"([0-9a-f]{64}) ([0-9]+)")
 #: the reference of a kernel the code generator cannot lower
 _NOT_LOWERABLE = b"not lowerable"
+#: file suffix of support objects (``Toolchain.load_support``)
+SUPPORT_SUFFIX = ".rt"
+#: the C math library's usual file name, per platform (tried before a search)
+_LIBM_NAMES = {"linux": "libm.so.6", "darwin": "libm.dylib"}
 
 
 #: where a kernel is: not in any module, it runs its NumPy reference
@@ -74,6 +91,24 @@ def _source_fingerprint():
             with open(os.path.join(here, name), "rb") as f:
                 h.update(name.encode() + b"\0" + f.read())
     return h.hexdigest()
+
+
+def _load_libm():
+    """Make the C math library's symbols visible to loaded objects (the
+    kernels call ``sin``, ``exp``...).  Its usual name is tried first:
+    ``ctypes.util.find_library`` runs a subprocess (~5 ms per process)."""
+    name = _LIBM_NAMES.get(sys.platform)
+    if name is not None:
+        try:
+            llvm.load_library_permanently(name)
+            return
+        except RuntimeError:  # not where it usually is: search for it
+            pass
+    import ctypes.util
+
+    libm = ctypes.util.find_library("m")
+    if libm:
+        llvm.load_library_permanently(libm)
 
 
 def symbol_name(module_key, index):
@@ -173,9 +208,7 @@ class Toolchain:
     def __init__(self):
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        libm = ctypes.util.find_library("m")
-        if libm:
-            llvm.load_library_permanently(libm)
+        _load_libm()
         self.triple = llvm.get_process_triple()
         self.cpu = llvm.get_host_cpu_name()
         self.features = llvm.get_host_cpu_features().flatten()
@@ -249,6 +282,35 @@ class Toolchain:
                     found.update(self._compile(cache, rest, builds))
             return [found[key] for key in keys]
 
+    def load_support(self, text, name):
+        """Entry address of ``name``, support code that is not a kernel (the
+        runtime's call trampolines) defined by the LLVM IR ``text``: loaded
+        from the cache (``<key>.rt``), else compiled and cached.  A function
+        of several kernels needs several trampolines: compiling them in each
+        process cost ~4 ms apiece."""
+        key = self.key("support\0" + text)
+        with self._lock:
+            if key not in self._modules:
+                cache = self.cache()
+                with compile_phase("cache_load"):
+                    obj = cache.read(key, SUPPORT_SUFFIX)
+                if obj is None:
+                    with compile_phase("llvm_compile"):
+                        obj = self.target_machine.emit_object(self.optimize(text))
+                    cache.write(key, obj, SUPPORT_SUFFIX)
+                with compile_phase("cache_load"):
+                    self._add_loaded_object(key, obj)
+            address = self.engine.get_function_address(name)
+        if not address:
+            raise RuntimeError(f"LLVM backend: symbol {name} missing from its object code")
+        return address
+
+    def _add_loaded_object(self, key, obj):
+        """Add object code ``obj`` (cache key ``key``) to the engine."""
+        self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        self.engine.finalize_object()
+        self._modules.add(key)
+
     def _add_object(self, cache, mod_key, bad):
         """Add module ``mod_key``'s cached object to the engine; False if it
         is absent or damaged (``bad`` remembers those, to check each once)."""
@@ -260,9 +322,7 @@ class Toolchain:
         if obj is None:
             bad.add(mod_key)
             return False
-        self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-        self.engine.finalize_object()
-        self._modules.add(mod_key)
+        self._add_loaded_object(mod_key, obj)
         return True
 
     def _address(self, mod_key, index):
@@ -318,9 +378,7 @@ class Toolchain:
         for i, key in enumerate(keys):
             cache.write_ref(key, (mod_key, i))
         with compile_phase("cache_load"):
-            self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-            self.engine.finalize_object()
-            self._modules.add(mod_key)
+            self._add_loaded_object(mod_key, obj)
             for i, key in enumerate(keys):
                 address = self._address(mod_key, i)
                 if address is None:

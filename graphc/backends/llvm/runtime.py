@@ -19,7 +19,6 @@ The split threshold is in "work units" (elements x per-element cost,
 saves; see ``PARALLEL_MIN_WORK``.
 """
 
-import concurrent.futures
 import ctypes
 import functools
 import os
@@ -61,6 +60,8 @@ def _pool():
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
+            import concurrent.futures  # ~3 ms: only functions with large kernels need it
+
             _POOL = concurrent.futures.ThreadPoolExecutor(
                 max_workers=max(available_cpus() - 1, 1), thread_name_prefix="graphc-kernel")
         return _POOL
@@ -117,8 +118,10 @@ class _Trampolines:
     data pointer, the layout ``check_array_layout`` verifies), ``args`` are
     the element count (a Python int) and the array operands, and it returns
     the kernel's status as a Python int.  One trampoline per operand count,
-    compiled on first use into an engine of its own.  Where any of this is
-    unavailable, ``make`` returns None and thunks use ctypes only.
+    loaded on first use through the toolchain's cache of support objects
+    (``Toolchain.load_support``: compiled once per machine, not per process).
+    Where any of this is unavailable, ``make`` returns None and thunks use
+    ctypes only.
     """
 
     METH_FASTCALL = 0x0080
@@ -129,7 +132,7 @@ class _Trampolines:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._engine = None
+        self._new_function = None  # PyCFunction_NewEx, bound on first use
         self._broken = False
         self._addresses = {}  # operand count -> trampoline address
 
@@ -164,27 +167,18 @@ class _Trampolines:
     def _compile(self, nops):
         import llvmlite.binding as llvm
 
-        if self._engine is None:
-            llvm.initialize_native_target()
-            llvm.initialize_native_asmprinter()
+        from .jit import toolchain
+
+        if self._new_function is None:
             api = ctypes.pythonapi
-            self._new_function = api.PyCFunction_NewEx
-            self._new_function.restype = ctypes.py_object
-            self._new_function.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
+            # the C API the trampolines call, visible to the objects loaded
             for name in ("PyLong_AsSsize_t", "PyLong_FromLong"):
                 llvm.add_symbol(name, ctypes.cast(getattr(api, name), ctypes.c_void_p).value)
-            target = llvm.Target.from_triple(llvm.get_process_triple())
-            # -O0: a trampoline is a few loads and a call; codegen time is what counts
-            machine = target.create_target_machine(opt=0, reloc="static", codemodel="large")
-            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
-        module = llvm.parse_assembly(_trampoline_ir(nops))
-        module.verify()
-        self._engine.add_module(module)
-        self._engine.finalize_object()
-        entry = self._engine.get_function_address(f"graphc_trampoline_{nops}")
-        if not entry:
-            raise RuntimeError(f"trampoline for {nops} operands did not load")
-        return entry
+            new_function = api.PyCFunction_NewEx
+            new_function.restype = ctypes.py_object
+            new_function.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
+            self._new_function = new_function
+        return toolchain().load_support(_trampoline_ir(nops), f"graphc_trampoline_{nops}")
 
 
 def _trampoline_ir(nops):
@@ -241,7 +235,10 @@ def make_thunk(kernel, address, input_positions=None, inplace=()):
 
     ``input_positions[k]`` is the index, among the node's input values, of
     kernel input k (None: the same order).  ``inplace`` pairs (output, input)
-    let an output overwrite an input array of the same shape and dtype.
+    are computed in one buffer: the code at ``address`` must have been built
+    for the same pairs (``codegen.inplace_pairs``), as it reads the input
+    through the output.  The output overwrites the input array where
+    ``can_overwrite`` allows, else starts as a copy of it (``_copy_into_new``).
 
     The thunk is a Python function generated for the kernel's signature
     (``_thunk_source``): the common call -- ndarrays of the kernel's dtypes
@@ -263,8 +260,7 @@ def make_thunk(kernel, address, input_positions=None, inplace=()):
     kept = None if red is None else [d for d in range(kernel.ndim) if d not in red.axes]
     identities = None if red is None else [red.identity(d) for d in out_dtypes]
     ufunc = None if red is None else Reduction.KINDS[red.kind]
-    # in-place pairs that can ever apply (the input has the output's dtype)
-    inplace = {o: i for o, i in dict(inplace).items() if in_dtypes[i] == out_dtypes[o]}
+    inplace = dict(codegen.inplace_pairs(kernel, inplace))
     cost = kernel_cost(kernel)
     positions = tuple(input_positions) if input_positions is not None else tuple(range(nin))
     stats = KernelStats()
@@ -310,7 +306,8 @@ def make_thunk(kernel, address, input_positions=None, inplace=()):
            "fast": fast, "fast_def": fast_def,
            "runtime": sys.modules[__name__], "cost": cost, "coerce": coerce,
            "loop_shape": loop_shape, "run_parallel": run_parallel,
-           "can_overwrite": can_overwrite, "raise_status": _raise_status}
+           "can_overwrite": can_overwrite, "copy_into_new": _copy_into_new,
+           "raise_status": _raise_status}
     env.update((f"dt{k}", dt) for k, dt in enumerate(in_dtypes))
     env.update((f"odt{k}", dt) for k, dt in enumerate(out_dtypes))
     if identities is not None:
@@ -364,13 +361,17 @@ def _thunk_source(kernel, positions, inplace, kept, trampoline):
             else:
                 others = tuple_of([a for k, a in enumerate(ins) if k != src])
                 lines.append(f"    o{o} = a{src} if can_overwrite(a{src}, shape, {others}) "
-                             f"else empty(shape, odt{o})")
+                             f"else copy_into_new(a{src}, shape, odt{o})")
     else:
         out_shape = "(" + "".join(f"shape[{d}], " for d in kept) + ")"
         for o in range(nout):
             lines += [f"    o{o} = empty({out_shape}, odt{o})",
                       f"    o{o}.fill(ident{o})"]
-    operands = ", ".join(ins + outs)
+    # an in-place input is passed as its output: the code reads it there
+    passed = list(ins)
+    for o, k in inplace.items():
+        passed[k] = f"o{o}"
+    operands = ", ".join(passed + outs)
     lines += ["    if size:",
               "        work = size * cost",
               "        if work < runtime.PARALLEL_MIN_WORK or runtime.max_threads < 2:"]
@@ -382,7 +383,7 @@ def _thunk_source(kernel, positions, inplace, kept, trampoline):
     else:
         lines.append(f"            status = cfunc(0, size, {operands})")
     lines += ["        else:",
-              f"            status = run_parallel(size, shape, {tuple_of(ins)}, "
+              f"            status = run_parallel(size, shape, {tuple_of(passed)}, "
               f"{'[' + ', '.join(outs) + ']'})",
               "        if status:",
               "            raise_status(status)",
@@ -395,6 +396,15 @@ def can_overwrite(a, shape, others):
     the loop shape, is writeable and shares no memory with the ``others``
     inputs (not even by being passed twice)."""
     return a.shape == shape and a.flags.writeable and not may_share_any(a, others)
+
+
+def _copy_into_new(a, shape, dtype):
+    """A new array of the loop ``shape`` holding ``a`` (broadcast): the
+    buffer an in-place output computes in when input ``a`` cannot be
+    overwritten (the code reads the input through its output)."""
+    out = np.empty(shape, dtype)
+    np.copyto(out, a)
+    return out
 
 
 def _coerce(arrays, dtypes, ndims):
@@ -426,6 +436,8 @@ def _loop_shape(kernel, arrays):
                 elif shape[d] != n:
                     # the reference message, naming every operand's shape
                     return tuple(broadcast_shape(kernel, [b.shape for b in arrays]))
+    if kernel.strict_broadcast:  # shapes differ: a strict kernel checks who broadcasts
+        kernel.check_strict([a.shape for a in arrays], shape)
     return tuple(shape)
 
 

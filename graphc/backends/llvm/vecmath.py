@@ -5,8 +5,10 @@ fused kernel containing one runs a scalar libm call per element.  Everything
 here is emitted inline with only arithmetic, compares, selects, bit casts and
 intrinsics that have vector forms (``llvm.fmuladd``, ``llvm.fma``,
 ``llvm.fabs``, ``llvm.floor``, ``llvm.rint``, ``llvm.copysign``): no calls to
-other functions, no branches, so a loop using them becomes ``<8 x float>`` /
-``<4 x double>`` code.  The semantics are NumPy's (C99 Annex F for ``pow``;
+other functions, no branches, so a loop using them becomes ``<16 x float>`` /
+``<8 x double>`` code.  sin/cos/tan (a branch to their full-range reduction)
+are vector functions the vectorizer calls instead (``OUT_OF_LINE``); a
+module using them ends with ``finish_module``.  The semantics are NumPy's (C99 Annex F for ``pow``;
 ``sigmoid(x) = exp(-logaddexp(0, -x))``, ``softplus(x) = logaddexp(0, x)``).
 
 Entry points, called by the code generator::
@@ -32,14 +34,17 @@ Methods (coefficients: Chebyshev fits made with mpmath, regenerate with
   ulp of r) for every finite x, including the inputs closest to multiples of
   pi/2 (|f| = 2**-29.86 for float32, 2**-61.54 for float64; derived by
   ``_trig_worst_cases`` and tested):
-  float32 works in double, multiplying x by the bits of 2/pi from its
-  exponent's band on (five bands, chosen by compares and selects: no table
-  lookup); float64 uses Cody-Waite (pi/2 in pieces, exact below |x| = 2**26)
-  blended by a select with a Payne-Hanek reduction whose 2/pi chunks come from
-  a per-exponent constant table (four gathers).  Both are always computed, so
-  the float64 cost for ordinary arguments includes the Payne-Hanek path; the
-  bits of 2/pi are a literal checked against mpmath.  Details above
-  ``_reduce_f32``.
+  the cheap reduction, Cody-Waite (pi/2 in 27-bit pieces, float32 computed
+  in double), is exact below |x| = 2**26 and runs on every lane; the
+  full-range one runs only for vectors where some lane needs it (a branch
+  on the OR of the lanes, then a blend): float32 multiplies x by the bits of
+  2/pi from its exponent's band on (five bands, chosen by selects: no table
+  lookup), float64 uses Payne-Hanek with 2/pi chunks from a per-exponent
+  constant table (four gathers); the bits of 2/pi are a literal checked
+  against mpmath.  With that branch they cannot be inlined into a loop the
+  vectorizer widens, so they are functions, one per module (see
+  "out-of-line functions" below; also one copy of their code per kernel).
+  Details above ``_reduce_f32``.
 * tanh = expm1(2|x|) / (expm1(2|x|) + 2) with the sign of x (saturates);
   sinh = (t + t/(t+1))/2, t = expm1(|x|), cosh = (e + 1/e)/2, e = exp(|x|), and
   both e**(|x|/2)**2 / 2 once e**-|x| no longer matters (finite up to their
@@ -88,17 +93,19 @@ Single thread, 1e6 elements, median of 9; the 2-core machine was shared, so
 throughput figures vary by up to ~2x between runs.  NumPy's float32 exp/log/
 trig use its own AVX-512 SIMD loops; its sigmoid/softplus are composites.
 float32 pow (computed in double) is the one clearly slow function.  sin/cos/
-tan pay for exactness at every finite argument: before it (reduction exact
-only below 1.05e8) they ran at 1.07 / 0.63 el/ns (float32 / float64) on
-x in [-100, 100]; float64 now always runs its Payne-Hanek path (~100 vector
-ops and four gathers per 8 lanes, latency-bound), about 3-5x slower.
+tan: ordinary arguments take the cheap reduction alone (float32 sin 1.5 ->
+0.9 ns per element, float64 7.3 -> 1.6, single thread, same run, with the
+always-computed full-range reductions they had before); the rows above
+predate that.
 """
 
+import functools
 import math
 
 from llvmlite import ir
 
-__all__ = ["available", "emit_unary", "emit_binary", "UNARY", "BINARY"]
+__all__ = ["available", "emit_unary", "emit_binary", "finish_module", "UNARY", "BINARY",
+           "OUT_OF_LINE"]
 
 DTYPES = ("float32", "float64")
 
@@ -130,6 +137,9 @@ _COEFFS = {
     ("cos", "float32"): (2.4547942085071572e-05, -0.0013888303035894866, 0.04166666465950221),
     ("cos", "float64"): (-1.1382632425521717e-11, 2.08761462684032e-09, -2.7557317271729793e-07,
                          2.480158729876569e-05, -0.0013888888888887398, 0.041666666666666664),
+    ("sin_half", "float32"): (-2.5502595590864985e-08, 2.7627049803413684e-06,
+                              -0.00019843093468807638, 0.008333350531756878,
+                              -0.1666666716337204),
     ("erf", "float32"): (-0.0006353060560274759, 0.005057443327366071, -0.026806251301416638,
                          0.11282805217978197, -0.3761257909818635, 1.128379161189615),
     ("erf", "float64"): (1.0726571432176348e-08, -1.571446067260244e-07, 1.640162967934702e-06,
@@ -350,6 +360,19 @@ class _Emitter:
         sh = self.fmt.shifter
         return self.sub(self.from_bits(self.b.add(i, self.ic(_bits_of(sh, self.fmt)))), self.c(sh))
 
+    def ldexp(self, x, n):
+        """x * 2**n rounded once (subnormal results and overflow included),
+        integer n of this type's width; ``llvm.ldexp`` is one instruction
+        on AVX-512 (vscalef), a library call per element elsewhere."""
+        i32 = self._shaped(ir.IntType(32))
+        if n.type != i32:
+            n = self.b.trunc(n, i32)
+        name = f"llvm.ldexp.{self._fname}.{'v%di32' % self.lanes if self.lanes else 'i32'}"
+        fn = self.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(self.ftype, [self.ftype, i32]), name=name)
+        return self.b.call(fn, [x, n])
+
     def pow2i(self, n):
         """2**n for integer n in the normal exponent range."""
         return self.from_bits(self.b.shl(self.b.add(n, self.ic(self.fmt.bias)),
@@ -436,9 +459,13 @@ def _exp_reduce(m, x):
     return n, ni, r
 
 
-def _scale_two_steps(m, p, ni):
-    """p * 2**ni for ni in [-(bias+mant+2), bias+1]: two exact power-of-two
-    factors, so a subnormal result is rounded once and overflow is exact."""
+def _scale(m, p, ni):
+    """p * 2**ni for ni in [-(bias+mant+2), bias+1], rounded once (a
+    subnormal result is rounded once and overflow happens exactly at the
+    threshold): ldexp where the target has it as an instruction, else two
+    exact power-of-two factors."""
+    if host_has_scalef():
+        return m.ldexp(p, ni)
     n1 = m.b.ashr(ni, m.ic(1))
     n2 = m.b.sub(ni, n1)
     return m.mul(m.mul(p, m.pow2i(n1)), m.pow2i(n2))
@@ -452,7 +479,7 @@ def _exp_core(m, x, x_lo=None):
     if x_lo is not None:  # only meaningful when x was not clamped
         r = m.add(r, m.select(m.cmp("==", x, xc), x_lo, m.c(0.0)))
     p = m.add(m.c(1.0), _expm1_poly(m, r))
-    return _scale_two_steps(m, p, ni)
+    return _scale(m, p, ni)
 
 
 def _exp(m, x):
@@ -466,7 +493,7 @@ def _exp2(m, x):
     f = m.sub(xc, n)                                   # exact, |f| <= 1/2
     r = m.muladd(f, m.c(math.log(2.0)), m.mul(f, m.c(_LN2_TAIL[m.dtype])))
     p = m.add(m.c(1.0), _expm1_poly(m, r))
-    return _scale_two_steps(m, p, ni)
+    return _scale(m, p, ni)
 
 
 def _expm1(m, x):
@@ -694,7 +721,8 @@ def _clear_low(m, v, n):
 
 
 def _reduce_f32(m, x):
-    """(q, r, r_lo) for float32 x: x 2/pi = q + f (mod 4), r + r_lo = f pi/2."""
+    """(k, r, r_lo) for float32 x: x 2/pi = q + f (mod 4), r + r_lo = f pi/2,
+    q mod 4 in the low bits of the integer k; every finite x (the bands)."""
     w = m.retyped("float64")
     xd = m.convert(x, w)
     ax = m.fabs(x)
@@ -710,12 +738,83 @@ def _reduce_f32(m, x):
     f = w.muladd(xd, b, w.add(w.sub(s, q), p2))
     r = w.mul(f, w.c(math.pi / 2))
     rf = w.convert(r, m)
-    return q, rf, w.convert(w.sub(r, m.convert(rf, w)), m)
+    return (_low_word(m, _quadrant_integer(w, q)), rf,
+            w.convert(w.sub(r, m.convert(rf, w)), m))
+
+
+def _reduce_f32_small(m, x, phase=None):
+    """(k, r, r_lo) with x = M pi/2 + r + r_lo for |x| < _F32_SMALL_LIMIT, in
+    float32 alone (twice the lanes of the double tiers, no conversions):
+    Cody-Waite with pi/2 = P1 + P2 + P3 + O(2**-65) (``_pio2_f32``).  M is
+    the integer nearest x 2/pi (``phase`` None: k holds M, as ``_reduce_f32``),
+    or the nearest even (phase "sin") or odd (phase "cos") one, |r| <~ pi/2:
+    then bit 0 of k says sin resp. cos(x) = -sin(r + r_lo) (``_to_half_period``).
+
+    With |M| < 2**9 and x = 2**e N: r1 = x - M P1 is exact (one FMA: the
+    exact product; the difference is a multiple of 2**-24 below 2) except
+    for phase "cos" and |x| < 1, where its rounding error e1 = x - (r1 + M
+    P1) is computed exactly (M = +-1).  P2 has 15 bits, so M P2 is exact, and
+    r = fl(r1 - M P2) is exact below 2**-15; above, r1 - r is exact (a
+    multiple of 2**-39 below 2**-15), so c = (r1 - r) - M P2 is r's rounding
+    error exactly, and r_lo = c + e1 - M P3 (|M P3| < 2**-31).  r + r_lo is
+    x - M pi/2 within 2**-24 |r_lo| + M 2**-65 < 2**-54, against |r| >=
+    2**-27.83 for every float32 |x| < 2**18 (at x = 252.89821): error <=
+    2**-26 of r, far below float32's precision.  More bits of M would leave
+    fewer for P2 and a larger dropped rest."""
+    p1, p2, p3 = (m.c(v) for v in _PIO2_F32)
+    shifter = m.c(m.fmt.shifter)
+    if phase is None:                                   # M = rint(x 2/pi)
+        k = m.muladd(x, m.c(2.0 / math.pi), shifter)
+        nm = m.neg(m.sub(k, shifter))
+    elif phase == "sin":                                # M = 2 rint(x/pi)
+        k = m.muladd(x, m.c(1.0 / math.pi), shifter)
+        nm = m.mul(m.sub(k, shifter), m.c(-2.0))
+    else:                                               # M = 2 rint(x/pi + 1/2) - 1
+        k = m.add(m.muladd(x, m.c(1.0 / math.pi), m.c(0.5)), shifter)
+        nm = m.muladd(m.sub(k, shifter), m.c(-2.0), m.c(1.0))
+    r1 = m.fma(nm, p1, x)
+    r = m.muladd(nm, p2, r1)                            # M P2 exact: one rounding
+    lo = m.muladd(nm, p2, m.sub(r1, r))
+    if phase == "cos":
+        lo = m.add(lo, m.sub(x, m.fma(m.neg(nm), p1, r1)))
+    return m.to_bits(k), r, m.muladd(nm, p3, lo)
+
+
+def _reduce_f32_medium(m, x):
+    """(k, r, r_lo) as ``_reduce_f32`` for |x| < _F32_MEDIUM_LIMIT: Cody-Waite
+    in double with the 27-bit pieces of pi/2.  q < 2**26, so every q p_k is
+    exact with or without FMA and x - q p1 is exact (Sterbenz); the two
+    roundings after it and the dropped q p4 leave an error below
+    2**-52 |r| + 2**-60, against |r| >= 2**-29.2 (the closest approach,
+    see above): far below float32's precision."""
+    w = m.retyped("float64")
+    xd = m.convert(x, w)
+    k = w.muladd(xd, w.c(2.0 / math.pi), w.c(w.fmt.shifter))    # q + shifter: rint
+    nq = w.neg(w.sub(k, w.c(w.fmt.shifter)))
+    r = xd
+    for piece in _PIO2_PARTS[:3]:
+        r = w.muladd(nq, w.c(piece), r)
+    rf = w.convert(r, m)
+    return _low_word(m, w.to_bits(k)), rf, w.convert(w.sub(r, m.convert(rf, w)), m)
+
+
+def _low_word(m, bits):
+    """The low half of 64-bit quadrant bits as m's integer type (float32's
+    reductions work in double; q mod 4 is in the low bits)."""
+    return m.b.trunc(bits, m.itype) if m.fmt.bits < 64 else bits
+
+
+def _quadrant_integer(w, q):
+    """Integer-valued double q (|q| < 2**51) as w's integer type whose low
+    two bits are q mod 4 (q + 1.5 2**52 holds q in its low significand bits)."""
+    return w.to_bits(w.add(q, w.c(w.fmt.shifter)))
 
 
 def _reduce_f64_cody_waite(m, x):
-    """(q, r, r_lo) exact for |x| < 2**26 pi/2 (and NaN for inf, NaN)."""
-    q = m.rint(m.mul(x, m.c(2.0 / math.pi)))
+    """(k, r, r_lo) exact for |x| < 2**26 pi/2 (and NaN for inf, NaN); the
+    low bits of the integer k are q mod 4 (``_quadrant_integer``)."""
+    k = m.muladd(x, m.c(2.0 / math.pi), m.c(m.fmt.shifter))      # q + shifter: rint
+    q = m.sub(k, m.c(m.fmt.shifter))
     nq = m.neg(q)
     p1, p2, p3, p4 = _PIO2_PARTS
     r = m.muladd(nq, m.c(p1), x)                       # exact: q*p1 exact, Sterbenz
@@ -723,7 +822,7 @@ def _reduce_f64_cody_waite(m, x):
     hi, e2 = m.two_sum(hi, m.mul(nq, m.c(p3)))
     lo = m.muladd(nq, m.c(p4), m.add(e1, e2))
     r, r_lo = m.fast_two_sum(hi, lo)
-    return q, r, r_lo
+    return m.to_bits(k), r, r_lo
 
 
 def _round_to_multiple(m, v, unit):
@@ -745,7 +844,8 @@ def _unpack_pair(m, packed, guard):
 
 
 def _reduce_f64_payne_hanek(m, x):
-    """(q, r, r_lo) for finite |x| >= 2**26 (garbage elsewhere)."""
+    """(k, r, r_lo) as ``_reduce_f64_cody_waite`` for finite |x| >= 2**26
+    (garbage elsewhere)."""
     bits = m.to_bits(x)
     row = _table_row(m, bits, _F64_FIRST_EXPONENT, 2046, _F64_TABLE_STRIDE)
     table = _constant_table(m.module, "graphc.vecmath.two_over_pi_f64", _f64_reduction_table)
@@ -776,27 +876,124 @@ def _reduce_f64_payne_hanek(m, x):
     tail = m.add(m.add(m.mul(fl, m.c(q1)), m.mul(fh, m.c(q2))),
                  m.muladd(fl, m.c(q2), m.muladd(f, m.c(q3), m.mul(lo, m.c(math.pi / 2)))))
     r, r_lo = m.fast_two_sum(m.mul(fh, m.c(q1)), tail)
-    return q, r, r_lo
+    return _quadrant_integer(m, q), r, r_lo
+
+
+def _pio2_f32():
+    """(P1, P2, P3): P1 = pi/2 rounded to float32, P2 = the rest rounded to
+    15 significant bits, P3 = what remains, rounded to float32 (from the
+    Cody-Waite pieces, exact to ~2**-139)."""
+    from fractions import Fraction
+
+    def rounded(value, bits):
+        scale = Fraction(2) ** (bits - 1 - math.floor(math.log2(abs(value))))
+        return float(Fraction(round(value * scale)) / scale)
+
+    rest = sum(Fraction(p) for p in _PIO2_PARTS)
+    pieces = []
+    for bits in (24, 15, 24):
+        pieces.append(rounded(rest, bits))
+        rest -= Fraction(pieces[-1])
+    return tuple(pieces)
+
+
+_PIO2_F32 = _pio2_f32()
+#: float32 |x| below which ``_reduce_f32_small`` is exact (q < 2**9, see there)
+_F32_SMALL_LIMIT = 2.0 ** 9
+#: float32 |x| from which the bands of ``_reduce_f32`` are needed
+_F32_MEDIUM_LIMIT = 2.0 ** 26
+
+
+def _trig_tiers(dtype, phase=None):
+    """The argument reductions of ``dtype`` as (reduction, limit) pairs: each
+    is exact for |x| below its limit, the last for every finite x; a tier
+    runs only for vectors where some lane is at or above the previous limit.
+    ``phase`` "sin"/"cos" (float32): the half-period form of
+    ``_reduce_f32_small``, which the later tiers convert to."""
+    if dtype == "float64":
+        return ((_reduce_f64_cody_waite, _F64_LARGE), (_reduce_f64_payne_hanek, math.inf))
+    tiers = ((_reduce_f32_medium, _F32_MEDIUM_LIMIT), (_reduce_f32, math.inf))
+    if phase is not None:
+        tiers = tuple((functools.partial(_in_half_period, reduction, phase=phase), limit)
+                      for reduction, limit in tiers)
+    if host_has_fma():
+        tiers = ((functools.partial(_reduce_f32_small, phase=phase), _F32_SMALL_LIMIT),) + tiers
+    return tiers
+
+
+def _in_half_period(reduction, m, x, phase):
+    """``reduction`` (a quarter-period one: q = k mod 4, |r| <~ pi/4) turned
+    into the half-period form of ``_reduce_f32_small``: where q's parity is
+    wrong for ``phase``, move to the multiple M = q +- 1 on r's side, r - +-pi/2
+    (a double word: pi/2 - P1 against |r| >= pi/4, no cancellation)."""
+    k, r, r_lo = reduction(m, x)
+    b = m.b
+    p1, p2, p3 = _PIO2_F32
+    up = m.cmp(">=", r, m.c(0.0))
+    hi, lo = m.fast_two_sum(m.select(up, m.c(-p1), m.c(p1)), r)
+    lo = m.add(lo, m.add(r_lo, m.select(up, m.c(-(p2 + p3)), m.c(p2 + p3))))
+    moved_r, moved_lo = m.fast_two_sum(hi, lo)
+    moved_k = b.select(up, b.add(k, m.ic(1)), b.sub(k, m.ic(1)))
+    odd = b.trunc(k, m._shaped(ir.IntType(1)))
+    move = b.not_(odd) if phase == "cos" else odd
+    k = b.select(move, moved_k, k)
+    r, r_lo = m.select(move, moved_r, r), m.select(move, moved_lo, r_lo)
+    # sin: M = 2j; cos: M = 2j - 1; bit 0 of j is the sign
+    return b.ashr(b.add(k, m.ic(1)) if phase == "cos" else k, m.ic(1)), r, r_lo
+
+
+def _reduce_in_tiers(m, x, tiers):
+    """(k, r, r_lo) from the first of ``tiers`` (see ``_trig_tiers``) on every
+    lane, and from each later one only when some lane needs it (a branch on
+    the OR of the lanes' flags, then a blend of those lanes), so ordinary
+    arguments never pay for the others.  This makes control flow: the
+    functions using it are emitted out of line (``_call_out_of_line``)."""
+    b = m.b
+    ax = m.fabs(x)
+    reduced = tiers[0][0](m, x)
+    incoming = [(reduced, b.block)]
+    join = b.append_basic_block("trig.reduced")
+    for (_, below), (reduction, _) in zip(tiers, tiers[1:]):
+        # inf and NaN stay on the first tier, which makes them NaN
+        needed = m.and_(m.cmp(">=", ax, m.c(below)), m.cmp("<", ax, m.c(math.inf)))
+        tier_block = b.append_basic_block("trig.large")
+        b.cbranch(_any_lane(m, needed), tier_block, join).set_weights([1, 1000])
+        b.position_at_end(tier_block)
+        wide = reduction(m, x)
+        if m.lanes:
+            wide = [b.select(needed, w, r) for w, r in zip(wide, reduced)]
+        reduced = wide
+        incoming.append((reduced, b.block))
+    b.branch(join)
+    b.position_at_end(join)
+    merged = []
+    for i in range(3):
+        phi = b.phi(incoming[0][0][i].type)
+        for values, block in incoming:
+            phi.add_incoming(values[i], block)
+        merged.append(phi)
+    return merged
 
 
 def _trig_reduce(m, x):
     """(r, r_lo, odd, flip) with x = q pi/2 + r + r_lo, |r| <~ pi/4, odd = q
     odd, flip = bit 1 of q; exact for all finite x, NaN for inf and NaN."""
-    if m.dtype == "float32":
-        q, r, r_lo = _reduce_f32(m, x)
-        w = m.retyped("float64")
-    else:
-        w = m
-        q, r, r_lo = _reduce_f64_cody_waite(m, x)
-        ax = m.fabs(x)
-        large = m.and_(m.cmp(">=", ax, m.c(_F64_LARGE)), m.cmp("<", ax, m.c(math.inf)))
-        big = _reduce_f64_payne_hanek(m, x)
-        q, r, r_lo = (m.select(large, b, s) for b, s in zip(big, (q, r, r_lo)))
-    half = w.floor(w.mul(q, w.c(0.5)))
-    odd = w.cmp("!=", w.add(half, half), q)
-    quarter = w.floor(w.mul(half, w.c(0.5)))
-    flip = w.cmp("!=", w.add(quarter, quarter), half)
+    k, r, r_lo = _reduce_in_tiers(m, x, _trig_tiers(m.dtype))
+    b = m.b
+    odd = b.trunc(k, m._shaped(ir.IntType(1)))
+    flip = b.trunc(b.lshr(k, m.ic(1)), m._shaped(ir.IntType(1)))
     return r, r_lo, odd, flip
+
+
+def _any_lane(m, flags):
+    """i1: whether any lane of ``flags`` (an i1 or a vector of them) is set."""
+    if not m.lanes:
+        return flags
+    name = f"llvm.vector.reduce.or.v{m.lanes}i1"
+    fn = m.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(m.module, ir.FunctionType(ir.IntType(1), [flags.type]), name=name)
+    return m.b.call(fn, [flags])
 
 
 def _sin_cos_reduced(m, r, r_lo):
@@ -823,11 +1020,29 @@ def _sin_or_cos(m, x, cosine):
     return res if cosine else m.select(m.cmp("==", x, m.c(0.0)), x, res)
 
 
+def _sin_or_cos_f32(m, x, phase):
+    """float32 sin/cos: x = M pi/2 + r (M even / odd, |r| <~ pi/2) and one
+    sine polynomial (``sin_half``) with the sign bit of the reduction,
+    instead of both polynomials on [-pi/4, pi/4] and selects: about a
+    third fewer operations.  r_lo enters times cos(r) (to z**2/24)."""
+    k, r, r_lo = _reduce_in_tiers(m, x, _trig_tiers("float32", phase))
+    z = m.mul(r, r)
+    cos_r = m.muladd(z, m.muladd(z, m.c(1.0 / 24.0), m.c(-0.5)), m.c(1.0))
+    tail = m.muladd(m.mul(r, z), m.poly(z, m.coeffs("sin_half")), m.mul(r_lo, cos_r))
+    res = m.add(r, tail)
+    res = m.from_bits(m.b.xor(m.to_bits(res), m.b.shl(k, m.ic(m.fmt.bits - 1))))
+    return res if phase == "cos" else m.select(m.cmp("==", x, m.c(0.0)), x, res)
+
+
 def _sin(m, x):
+    if m.dtype == "float32":
+        return _sin_or_cos_f32(m, x, "sin")
     return _sin_or_cos(m, x, cosine=False)
 
 
 def _cos(m, x):
+    if m.dtype == "float32":
+        return _sin_or_cos_f32(m, x, "cos")
     return _sin_or_cos(m, x, cosine=True)
 
 
@@ -846,8 +1061,13 @@ def _saturate_abs(m, x, limit):
 
 
 def _tanh(m, x):
+    """expm1(2|x|) / (expm1(2|x|) + 2) with x's sign; 2|x| is saturated to
+    [0, 2 _TANH_SATURATE], where expm1 needs neither clamps nor overflow
+    care (2**n is normal) and tanh(+-0) comes out as +-0 by the copysign."""
     a = _saturate_abs(m, x, _TANH_SATURATE[m.dtype])
-    em = _expm1(m, m.add(a, a))
+    _, ni, r = _exp_reduce(m, m.add(a, a))
+    s = m.pow2i(ni)
+    em = m.muladd(_expm1_poly(m, r), s, m.sub(s, m.c(1.0)))   # 2**n (p + 1) - 1
     return m.copysign(m.div(em, m.add(em, m.c(2.0))), x)
 
 
@@ -1009,10 +1229,14 @@ def _emitter(builder, dtype, *values):
 
 
 def emit_unary(builder, name, x, dtype):
-    """Emit ``name(x)`` at ``builder``'s position; returns the result value."""
+    """Emit ``name(x)`` at ``builder``'s position; returns the result value.
+    Modules using it must end with ``finish_module`` (see there)."""
     if name not in UNARY:
         raise KeyError(f"vecmath has no unary function {name!r}; it has {sorted(UNARY)}")
-    return UNARY[name](_emitter(builder, dtype, x), x)
+    m = _emitter(builder, dtype, x)
+    if name in OUT_OF_LINE:
+        return _call_out_of_line(m, name, x)
+    return UNARY[name](m, x)
 
 
 def emit_binary(builder, name, x, y, dtype):
@@ -1020,6 +1244,178 @@ def emit_binary(builder, name, x, y, dtype):
     if name not in BINARY:
         raise KeyError(f"vecmath has no binary function {name!r}; it has {sorted(BINARY)}")
     return BINARY[name](_emitter(builder, dtype, x, y), x, y)
+
+
+# ====================================================================== out-of-line functions
+# sin/cos/tan branch on "some lane needs the full-range reduction", which the
+# loop vectorizer cannot keep (it would if-convert the branch: both paths on
+# every lane).  So each is one function per module on the target's native
+# vector width (the *body*, not inlined: also one copy of its code however
+# many times a kernel uses it), reached through a scalar function whose
+# "vector-function-abi-variant" attribute tells the loop vectorizer which
+# vector function computes it for VF lanes: the body, or a thin wrapper for
+# narrower VFs (a loop mixing 64-bit values runs float32 at half width) that
+# repeats its lanes into a call of the body.  Scalar calls (loop tails) run
+# the body on a splat.  The vector functions are referenced only from that
+# attribute, so ``finish_module`` lists them in ``llvm.compiler.used`` until
+# the vectorizer has used them.
+
+#: functions emitted out of line (they contain control flow)
+OUT_OF_LINE = frozenset({"sin", "cos", "tan"})
+_KEEP = "_graphc_vecmath_keep"
+
+
+class _FunctionAttributes(ir.values.FunctionAttributes):
+    """llvmlite's function attributes plus the LLVM ones it does not list
+    (``willreturn``, string attributes ``"key"="value"``), written as given."""
+
+    def add(self, name):
+        if name in self._known:
+            return super().add(name)
+        return set.add(self, name)
+
+
+@functools.lru_cache(maxsize=None)
+def native_vector_bits():
+    """Width of the host's widest float vector registers (what the loop
+    vectorizer targets; part of the compile cache key via the CPU features)."""
+    import llvmlite.binding as llvm
+    features = llvm.get_host_cpu_features()
+    if features.get("avx512f"):
+        return 512
+    if features.get("avx"):
+        return 256
+    return 128
+
+
+def _host_feature(name):
+    import llvmlite.binding as llvm
+    return bool(llvm.get_host_cpu_features().get(name))
+
+
+@functools.lru_cache(maxsize=None)
+def host_has_fma():
+    """Whether the host (the compile target) fuses multiply-adds: float32's
+    first trig reduction tier needs a true FMA, a library call elsewhere."""
+    return _host_feature("fma")
+
+
+@functools.lru_cache(maxsize=None)
+def host_has_scalef():
+    """Whether ``llvm.ldexp`` is an instruction on the host (AVX-512's
+    vscalef; elsewhere it is a call per element, slower than two multiplies)."""
+    return _host_feature("avx512f")
+
+
+def _native_lanes(dtype):
+    return native_vector_bits() // (64 if dtype == "float64" else 32)
+
+
+def _symbol(name, dtype, lanes=None):
+    suffix = "f64" if dtype == "float64" else "f32"
+    return f"graphc.vecmath.{name}.{'v%d' % lanes if lanes else ''}{suffix}"
+
+
+def _define(module, symbol, ftype, attributes):
+    """A ``linkonce_odr`` pure function ``ftype(ftype)`` (one copy survives
+    linking kernels' modules; the toolchain makes it internal after)."""
+    fn = ir.Function(module, ir.FunctionType(ftype, [ftype]), name=symbol)
+    fn.linkage = "linkonce_odr"
+    fn.attributes = _FunctionAttributes(("nounwind", "readnone", "willreturn") + attributes)
+    return fn, ir.IRBuilder(fn.append_basic_block("entry"))
+
+
+def _body_function(module, name, dtype):
+    """``name`` on a native-width vector: the one copy of its code."""
+    lanes = _native_lanes(dtype)
+    symbol = _symbol(name, dtype, lanes)
+    fn = module.globals.get(symbol)
+    if fn is None:
+        ftype = ir.VectorType(ir.DoubleType() if dtype == "float64" else ir.FloatType(), lanes)
+        fn, b = _define(module, symbol, ftype, ("noinline",))
+        b.ret(UNARY[name](_Emitter(b, ftype), fn.args[0]))
+    return fn
+
+
+def _lane_indices(indices):
+    return ir.Constant(ir.VectorType(ir.IntType(32), len(indices)), list(indices))
+
+
+def _vector_call(b, name, x, dtype):
+    """``name(x)`` for a vector x of any width, through the body: narrower
+    vectors repeat their lanes, wider ones go a native width at a time."""
+    body = _body_function(b.module, name, dtype)
+    width, n = body.function_type.return_type.count, x.type.count
+    if n <= width:
+        y = b.call(body, [b.shuffle_vector(x, x, _lane_indices([i % n for i in range(width)]))])
+        return y if n == width else b.shuffle_vector(y, y, _lane_indices(range(n)))
+    out = ir.Constant(x.type, ir.Undefined)
+    i32 = ir.IntType(32)
+    for start in range(0, n, width):
+        lanes = [min(start + i, n - 1) for i in range(width)]
+        y = b.call(body, [b.shuffle_vector(x, x, _lane_indices(lanes))])
+        for i in range(start, min(start + width, n)):
+            out = b.insert_element(out, b.extract_element(y, ir.Constant(i32, i - start)),
+                                   ir.Constant(i32, i))
+    return out
+
+
+def _variant_function(module, name, dtype, lanes):
+    """The vector function the vectorizer calls for VF = ``lanes``."""
+    if lanes == _native_lanes(dtype):
+        return _body_function(module, name, dtype)
+    symbol = _symbol(name, dtype, lanes)
+    fn = module.globals.get(symbol)
+    if fn is None:
+        scalar = ir.DoubleType() if dtype == "float64" else ir.FloatType()
+        fn, b = _define(module, symbol, ir.VectorType(scalar, lanes), ())
+        b.ret(_vector_call(b, name, fn.args[0], dtype))
+    return fn
+
+
+def _scalar_function(module, name, dtype):
+    symbol = _symbol(name, dtype)
+    fn = module.globals.get(symbol)
+    if fn is not None:
+        return fn
+    scalar = ir.DoubleType() if dtype == "float64" else ir.FloatType()
+    variants = []
+    lanes = 2
+    while lanes <= _native_lanes(dtype):
+        variant = _variant_function(module, name, dtype, lanes)
+        variants.append(f"_ZGV_LLVM_N{lanes}v_{symbol}({variant.name})")
+        module.__dict__.setdefault(_KEEP, []).append(variant)
+        lanes *= 2
+    # noinline: inlined before vectorization, the call (and its mapping) would vanish
+    mapping = '"vector-function-abi-variant"="%s"' % ",".join(variants)
+    fn, b = _define(module, symbol, scalar, ("noinline", mapping))
+    x = fn.args[0]
+    i32 = ir.IntType(32)
+    single = b.insert_element(ir.Constant(ir.VectorType(scalar, 1), ir.Undefined), x,
+                              ir.Constant(i32, 0))
+    y = _vector_call(b, name, single, dtype)
+    b.ret(b.extract_element(y, ir.Constant(i32, 0)))
+    return fn
+
+
+def _call_out_of_line(m, name, x):
+    if m.lanes:
+        return _vector_call(m.b, name, x, m.dtype)
+    return m.b.call(_scalar_function(m.module, name, m.dtype), [x])
+
+
+def finish_module(module):
+    """Keep the vector functions that only a vectorizer mapping refers to
+    (``llvm.compiler.used``); call once, after the module's last emission."""
+    keep = getattr(module, _KEEP, ())
+    if not keep:
+        return
+    typ = ir.ArrayType(ir.PointerType(), len(keep))
+    used = ir.GlobalVariable(module, typ, name="llvm.compiler.used")
+    used.linkage = "appending"
+    used.section = "llvm.metadata"
+    used.initializer = ir.Constant(typ, list(keep))
+    setattr(module, _KEEP, [])
 
 
 # ====================================================================== coefficient fits
