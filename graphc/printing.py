@@ -544,10 +544,13 @@ class FunctionReport:
         self.nodes = []
         for position, entry in enumerate(fn.runner.schedule):
             node, thunk = entry[0], entry[1]
-            fallback = bool(getattr(thunk, "fallback", False)) and self.backend != "python"
+            library = getattr(node.op, "library", None)
+            fallback = bool(getattr(thunk, "fallback", False)) and self.backend != "python" \
+                and not library
             source = getattr(thunk, "source", None)
             language = getattr(thunk, "source_language", None) or default_lang
-            where = "numpy (fallback)" if fallback else self.backend
+            where = ("numpy (fallback)" if fallback else
+                     library if library and self.backend != "python" else self.backend)
             self.nodes.append(NodeInfo(position, node, where, fallback, source, language))
 
     @property

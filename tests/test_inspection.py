@@ -320,6 +320,19 @@ def test_report_shows_backends_fallbacks_and_source():
     assert re.search(r"--- node 0: Elemwise\{exp,no_inplace\} \(source\)", text)
 
 
+def test_report_lists_blas_nodes_as_blas_not_as_fallbacks():
+    # Gemm runs in OpenBLAS by design: the report says so and does not count
+    # it among the nodes that fell back to NumPy
+    x = T.dmatrix("x")
+    w = graphc.shared(np.ones((3, 2)), name="w")
+    f = graphc.function([x], T.nnet.relu(T.dot(x, w) + 1.0), mode=Mode("report_codegen"))
+    np.testing.assert_allclose(f(np.ones((4, 3))), np.full((4, 2), 4.0))
+    rep = printing.function_report(f)
+    blas = [info for info in rep.nodes if type(info.node.op).__name__ == "Gemm"]
+    assert blas and all(info.backend == "BLAS" and not info.fallback for info in blas)
+    assert all(type(n.op).__name__ != "Gemm" for n in f.runner.fallbacks)
+
+
 def test_report_language_from_the_thunk_or_backend(capsys):
     class LLVMish(_CodegenBackend):
         name = "llvm_report_test"

@@ -158,7 +158,8 @@ class Runner:
         for node, dead, thunk in zip(nodes, dead_after, thunks):
             ins = [slot(v) for v in node.inputs]
             outs = [slot(v) for v in node.outputs]
-            if getattr(thunk, "fallback", False) and backend.name != "python":
+            if getattr(thunk, "fallback", False) and backend.name != "python" \
+                    and not getattr(node.op, "library", None):
                 self.fallbacks.append(node)
             # (node, thunk, input slots, output slots, slots to free after it)
             self.schedule.append((node, thunk, ins, outs, [slot(v) for v in dead]))
