@@ -250,7 +250,7 @@ def test_graph_with_an_in_place_kernel_matches_python_and_unoptimized(rng):
     f = graphc.function([X, w], expr, mode="llvm")
     kernels = [n for n in f.maker.fgraph.toposort() if isinstance(n.op, KernelOp)]
     assert [n.op.inplace for n in kernels] == [((0, 0),)]
-    assert kernels[0] not in f.runner.fallbacks  # the kernel runs as machine code
+    assert not f.runner.fallbacks  # the kernel runs as machine code
     ref = graphc.function([X, w], expr, mode="python")
     plain = graphc.function([X, w], expr, mode=Mode("python", optimizer=None))
     Xv = rng.standard_normal((300, 20))

@@ -23,8 +23,9 @@ Methods (coefficients: Chebyshev fits made with mpmath, regenerate with
 ``python -m graphc.backends.llvm.vecmath``):
 
 * exp, exp2, expm1: ``x = n ln2 + r`` (Cody-Waite, |r| <= ln2/2), expm1(r) by
-  a polynomial, scaling by ``2**n`` in two exact steps so that subnormal
-  results are rounded once and overflow happens exactly at the threshold.
+  a polynomial, scaling by ``2**n`` rounded once, so that subnormal results
+  are right and overflow happens exactly at the threshold: one ``llvm.ldexp``
+  (AVX-512's vscalef) where the host has it, else two exact steps.
 * log, log2, log10, log1p: ``x = 2**k m``, m in [sqrt(1/2), sqrt(2)),
   ``log(m) = 2 atanh(s)``, ``s = (m-1)/(m+1)``; subnormals are pre-scaled;
   log1p adds the rounding error of ``1 + x`` as a first-order correction.
@@ -34,18 +35,21 @@ Methods (coefficients: Chebyshev fits made with mpmath, regenerate with
   ulp of r) for every finite x, including the inputs closest to multiples of
   pi/2 (|f| = 2**-29.86 for float32, 2**-61.54 for float64; derived by
   ``_trig_worst_cases`` and tested):
-  the cheap reduction, Cody-Waite (pi/2 in 27-bit pieces, float32 computed
-  in double), is exact below |x| = 2**26 and runs on every lane; the
-  full-range one runs only for vectors where some lane needs it (a branch
-  on the OR of the lanes, then a blend): float32 multiplies x by the bits of
-  2/pi from its exponent's band on (five bands, chosen by selects: no table
-  lookup), float64 uses Payne-Hanek with 2/pi chunks from a per-exponent
-  constant table (four gathers); the bits of 2/pi are a literal checked
-  against mpmath.  With that branch they cannot be inlined into a loop the
-  vectorizer widens, so they are functions, one per module (see
-  "out-of-line functions" below; also one copy of their code per kernel).
-  Details above ``_reduce_f32``.
-* tanh = expm1(2|x|) / (expm1(2|x|) + 2) with the sign of x (saturates);
+  reductions in tiers, each exact below its limit: float32 Cody-Waite with
+  FMA and a 24+15+24-bit split of pi/2 (|x| < 2**9, FMA hosts), Cody-Waite
+  in double with 27-bit pieces (|x| < 2**26; float64's first tier), then the
+  full-range one: float32 multiplies x by the bits of 2/pi from its
+  exponent's band on (five bands, chosen by selects: no table lookup),
+  float64 uses Payne-Hanek with 2/pi chunks from a per-exponent constant
+  table (four gathers); the bits of 2/pi are a literal checked against
+  mpmath.  The first tier runs on every lane, a later one only for vectors
+  where some lane needs it (a branch on the OR of the lanes, then a blend).
+  With that branch they cannot be inlined into a loop the vectorizer
+  widens, so they are functions, one per module (see "out-of-line
+  functions" below; also one copy of their code per kernel).  Details above
+  ``_reduce_f32``.
+* tanh = expm1(2|x|) / (expm1(2|x|) + 2) with the sign of x (saturates, so
+  its expm1 needs no clamps or overflow handling);
   sinh = (t + t/(t+1))/2, t = expm1(|x|), cosh = (e + 1/e)/2, e = exp(|x|), and
   both e**(|x|/2)**2 / 2 once e**-|x| no longer matters (finite up to their
   own overflow threshold).
@@ -92,11 +96,13 @@ throughput is elements per ns for a 1e6-element array vs the NumPy ufunc):
 Single thread, 1e6 elements, median of 9; the 2-core machine was shared, so
 throughput figures vary by up to ~2x between runs.  NumPy's float32 exp/log/
 trig use its own AVX-512 SIMD loops; its sigmoid/softplus are composites.
-float32 pow (computed in double) is the one clearly slow function.  sin/cos/
-tan: ordinary arguments take the cheap reduction alone (float32 sin 1.5 ->
-0.9 ns per element, float64 7.3 -> 1.6, single thread, same run, with the
-always-computed full-range reductions they had before); the rows above
-predate that.
+float32 pow (computed in double) is the one clearly slow function.  The rows
+above predate later work on sin/cos/tan, tanh and exp (single thread, 64K
+elements, ns per element; accuracy as in the table): the full-range trig
+reductions on demand took float32 sin 1.5 -> 0.9 and float64 sin 7.3 -> 1.6;
+then (same run, before -> after) the float32 trig tier: sin 0.87 -> 0.47, cos
+0.85 -> 0.44, tan 0.90 -> 0.52; tanh without expm1's clamps: 0.39 -> 0.28
+(float32), 1.04 -> 0.82 (float64); exp by ldexp: 0.26 -> 0.21, 0.72 -> 0.64.
 """
 
 import functools
@@ -137,9 +143,6 @@ _COEFFS = {
     ("cos", "float32"): (2.4547942085071572e-05, -0.0013888303035894866, 0.04166666465950221),
     ("cos", "float64"): (-1.1382632425521717e-11, 2.08761462684032e-09, -2.7557317271729793e-07,
                          2.480158729876569e-05, -0.0013888888888887398, 0.041666666666666664),
-    ("sin_half", "float32"): (-2.5502595590864985e-08, 2.7627049803413684e-06,
-                              -0.00019843093468807638, 0.008333350531756878,
-                              -0.1666666716337204),
     ("erf", "float32"): (-0.0006353060560274759, 0.005057443327366071, -0.026806251301416638,
                          0.11282805217978197, -0.3761257909818635, 1.128379161189615),
     ("erf", "float64"): (1.0726571432176348e-08, -1.571446067260244e-07, 1.640162967934702e-06,
@@ -742,42 +745,27 @@ def _reduce_f32(m, x):
             w.convert(w.sub(r, m.convert(rf, w)), m))
 
 
-def _reduce_f32_small(m, x, phase=None):
-    """(k, r, r_lo) with x = M pi/2 + r + r_lo for |x| < _F32_SMALL_LIMIT, in
-    float32 alone (twice the lanes of the double tiers, no conversions):
-    Cody-Waite with pi/2 = P1 + P2 + P3 + O(2**-65) (``_pio2_f32``).  M is
-    the integer nearest x 2/pi (``phase`` None: k holds M, as ``_reduce_f32``),
-    or the nearest even (phase "sin") or odd (phase "cos") one, |r| <~ pi/2:
-    then bit 0 of k says sin resp. cos(x) = -sin(r + r_lo) (``_to_half_period``).
+def _reduce_f32_small(m, x):
+    """(k, r, r_lo) as ``_reduce_f32`` for |x| < _F32_SMALL_LIMIT, in float32
+    alone (twice the lanes of the double tiers, no conversions): Cody-Waite
+    with pi/2 = P1 + P2 + P3 + O(2**-65) (``_pio2_f32``).
 
-    With |M| < 2**9 and x = 2**e N: r1 = x - M P1 is exact (one FMA: the
-    exact product; the difference is a multiple of 2**-24 below 2) except
-    for phase "cos" and |x| < 1, where its rounding error e1 = x - (r1 + M
-    P1) is computed exactly (M = +-1).  P2 has 15 bits, so M P2 is exact, and
-    r = fl(r1 - M P2) is exact below 2**-15; above, r1 - r is exact (a
-    multiple of 2**-39 below 2**-15), so c = (r1 - r) - M P2 is r's rounding
-    error exactly, and r_lo = c + e1 - M P3 (|M P3| < 2**-31).  r + r_lo is
-    x - M pi/2 within 2**-24 |r_lo| + M 2**-65 < 2**-54, against |r| >=
-    2**-27.83 for every float32 |x| < 2**18 (at x = 252.89821): error <=
-    2**-26 of r, far below float32's precision.  More bits of M would leave
-    fewer for P2 and a larger dropped rest."""
+    With q = rint(x 2/pi), |q| < 2**9: r1 = x - q P1 is exact (one
+    FMA: the exact product; the difference is a multiple of 2**-24 below 1).
+    P2 has 15 bits, so q P2 is exact, and r = fl(r1 - q P2) is exact below
+    2**-15; above, r1 - r is exact (a multiple of 2**-39 below 2**-15), so
+    c = (r1 - r) - q P2 is r's rounding error exactly, and r_lo = c - q P3
+    (|q P3| < 2**-31).  r + r_lo is x - q pi/2 within 2**-24 |r_lo| + q
+    2**-65 < 2**-54, against |r| >= 2**-27.83 for every float32 |x| < 2**18
+    (at x = 252.89821): error <= 2**-26 of r, far below float32's precision.
+    More bits of q would leave fewer for P2 and a larger dropped rest."""
     p1, p2, p3 = (m.c(v) for v in _PIO2_F32)
-    shifter = m.c(m.fmt.shifter)
-    if phase is None:                                   # M = rint(x 2/pi)
-        k = m.muladd(x, m.c(2.0 / math.pi), shifter)
-        nm = m.neg(m.sub(k, shifter))
-    elif phase == "sin":                                # M = 2 rint(x/pi)
-        k = m.muladd(x, m.c(1.0 / math.pi), shifter)
-        nm = m.mul(m.sub(k, shifter), m.c(-2.0))
-    else:                                               # M = 2 rint(x/pi + 1/2) - 1
-        k = m.add(m.muladd(x, m.c(1.0 / math.pi), m.c(0.5)), shifter)
-        nm = m.muladd(m.sub(k, shifter), m.c(-2.0), m.c(1.0))
-    r1 = m.fma(nm, p1, x)
-    r = m.muladd(nm, p2, r1)                            # M P2 exact: one rounding
-    lo = m.muladd(nm, p2, m.sub(r1, r))
-    if phase == "cos":
-        lo = m.add(lo, m.sub(x, m.fma(m.neg(nm), p1, r1)))
-    return m.to_bits(k), r, m.muladd(nm, p3, lo)
+    k = m.muladd(x, m.c(2.0 / math.pi), m.c(m.fmt.shifter))    # q + shifter: rint
+    nq = m.neg(m.sub(k, m.c(m.fmt.shifter)))
+    r1 = m.fma(nq, p1, x)
+    r = m.muladd(nq, p2, r1)                                     # q P2 exact: one rounding
+    r_lo = m.muladd(nq, p3, m.muladd(nq, p2, m.sub(r1, r)))
+    return m.to_bits(k), r, r_lo
 
 
 def _reduce_f32_medium(m, x):
@@ -904,42 +892,16 @@ _F32_SMALL_LIMIT = 2.0 ** 9
 _F32_MEDIUM_LIMIT = 2.0 ** 26
 
 
-def _trig_tiers(dtype, phase=None):
+def _trig_tiers(dtype):
     """The argument reductions of ``dtype`` as (reduction, limit) pairs: each
     is exact for |x| below its limit, the last for every finite x; a tier
-    runs only for vectors where some lane is at or above the previous limit.
-    ``phase`` "sin"/"cos" (float32): the half-period form of
-    ``_reduce_f32_small``, which the later tiers convert to."""
+    runs only for vectors where some lane is at or above the previous limit."""
     if dtype == "float64":
         return ((_reduce_f64_cody_waite, _F64_LARGE), (_reduce_f64_payne_hanek, math.inf))
     tiers = ((_reduce_f32_medium, _F32_MEDIUM_LIMIT), (_reduce_f32, math.inf))
-    if phase is not None:
-        tiers = tuple((functools.partial(_in_half_period, reduction, phase=phase), limit)
-                      for reduction, limit in tiers)
     if host_has_fma():
-        tiers = ((functools.partial(_reduce_f32_small, phase=phase), _F32_SMALL_LIMIT),) + tiers
+        tiers = ((_reduce_f32_small, _F32_SMALL_LIMIT),) + tiers
     return tiers
-
-
-def _in_half_period(reduction, m, x, phase):
-    """``reduction`` (a quarter-period one: q = k mod 4, |r| <~ pi/4) turned
-    into the half-period form of ``_reduce_f32_small``: where q's parity is
-    wrong for ``phase``, move to the multiple M = q +- 1 on r's side, r - +-pi/2
-    (a double word: pi/2 - P1 against |r| >= pi/4, no cancellation)."""
-    k, r, r_lo = reduction(m, x)
-    b = m.b
-    p1, p2, p3 = _PIO2_F32
-    up = m.cmp(">=", r, m.c(0.0))
-    hi, lo = m.fast_two_sum(m.select(up, m.c(-p1), m.c(p1)), r)
-    lo = m.add(lo, m.add(r_lo, m.select(up, m.c(-(p2 + p3)), m.c(p2 + p3))))
-    moved_r, moved_lo = m.fast_two_sum(hi, lo)
-    moved_k = b.select(up, b.add(k, m.ic(1)), b.sub(k, m.ic(1)))
-    odd = b.trunc(k, m._shaped(ir.IntType(1)))
-    move = b.not_(odd) if phase == "cos" else odd
-    k = b.select(move, moved_k, k)
-    r, r_lo = m.select(move, moved_r, r), m.select(move, moved_lo, r_lo)
-    # sin: M = 2j; cos: M = 2j - 1; bit 0 of j is the sign
-    return b.ashr(b.add(k, m.ic(1)) if phase == "cos" else k, m.ic(1)), r, r_lo
 
 
 def _reduce_in_tiers(m, x, tiers):
@@ -953,9 +915,12 @@ def _reduce_in_tiers(m, x, tiers):
     reduced = tiers[0][0](m, x)
     incoming = [(reduced, b.block)]
     join = b.append_basic_block("trig.reduced")
-    for (_, below), (reduction, _) in zip(tiers, tiers[1:]):
-        # inf and NaN stay on the first tier, which makes them NaN
-        needed = m.and_(m.cmp(">=", ax, m.c(below)), m.cmp("<", ax, m.c(math.inf)))
+    for (_, below), (reduction, limit) in zip(tiers, tiers[1:]):
+        # NaN stays on the first tier and inf on the last but one, which make
+        # them NaN (the full-range reductions take finite x only)
+        needed = m.cmp(">=", ax, m.c(below))
+        if limit == math.inf:
+            needed = m.and_(needed, m.cmp("<", ax, m.c(math.inf)))
         tier_block = b.append_basic_block("trig.large")
         b.cbranch(_any_lane(m, needed), tier_block, join).set_weights([1, 1000])
         b.position_at_end(tier_block)
@@ -1020,29 +985,11 @@ def _sin_or_cos(m, x, cosine):
     return res if cosine else m.select(m.cmp("==", x, m.c(0.0)), x, res)
 
 
-def _sin_or_cos_f32(m, x, phase):
-    """float32 sin/cos: x = M pi/2 + r (M even / odd, |r| <~ pi/2) and one
-    sine polynomial (``sin_half``) with the sign bit of the reduction,
-    instead of both polynomials on [-pi/4, pi/4] and selects: about a
-    third fewer operations.  r_lo enters times cos(r) (to z**2/24)."""
-    k, r, r_lo = _reduce_in_tiers(m, x, _trig_tiers("float32", phase))
-    z = m.mul(r, r)
-    cos_r = m.muladd(z, m.muladd(z, m.c(1.0 / 24.0), m.c(-0.5)), m.c(1.0))
-    tail = m.muladd(m.mul(r, z), m.poly(z, m.coeffs("sin_half")), m.mul(r_lo, cos_r))
-    res = m.add(r, tail)
-    res = m.from_bits(m.b.xor(m.to_bits(res), m.b.shl(k, m.ic(m.fmt.bits - 1))))
-    return res if phase == "cos" else m.select(m.cmp("==", x, m.c(0.0)), x, res)
-
-
 def _sin(m, x):
-    if m.dtype == "float32":
-        return _sin_or_cos_f32(m, x, "sin")
     return _sin_or_cos(m, x, cosine=False)
 
 
 def _cos(m, x):
-    if m.dtype == "float32":
-        return _sin_or_cos_f32(m, x, "cos")
     return _sin_or_cos(m, x, cosine=True)
 
 
