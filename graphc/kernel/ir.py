@@ -356,12 +356,13 @@ class Kernel:
 
     @functools.cached_property
     def writable_roots(self):
-        """Output indices whose expression root is a plain ufunc call that no
-        other expression node (nor another output) reads: such an output can
-        be computed straight into a destination buffer (``evaluate``'s ``out=``,
-        memory planning's in-place outputs)."""
-        from ..ops.scalar import ScalarOp
-
+        """Output indices whose expression root is an operation that no other
+        expression node (nor another output) reads: such an output can be
+        computed straight into a destination buffer (memory planning's
+        in-place outputs; ``evaluate``'s ``out=``).  Compiled code computes
+        any root in place; ``evaluate`` writes a plain ufunc root with
+        ``out=`` and copies any other root's value into the destination
+        (``_ufunc_root``)."""
         readers = {}
         for node in self.nodes:
             if isinstance(node, KApply):
@@ -370,9 +371,7 @@ class Kernel:
         for root in self.outputs:
             readers[root] = readers.get(root, 0) + 1
         return tuple(k for k, root in enumerate(self.outputs)
-                     if isinstance(root, KApply) and readers[root] == 1
-                     and isinstance(getattr(root.op, "nfunc", None), np.ufunc)
-                     and type(root.op).impl is ScalarOp.impl)
+                     if isinstance(root, KApply) and readers[root] == 1)
 
     def key(self):
         """A stable hex digest of the kernel (the compile-cache key part)."""
@@ -571,7 +570,11 @@ def evaluate(kernel, arrays, out=None):
                 results[k] = np.array(np.broadcast_to(result, shape), dtype=root.dtype)
         for k, dest in direct.items():
             root = kernel.outputs[k]
-            root.op.nfunc(*(values[a] for a in root.args), out=dest)
+            args = [values[a] for a in root.args]
+            if _ufunc_root(root):
+                root.op.nfunc(*args, out=dest)
+            else:
+                np.copyto(dest, np.asarray(root.op.impl(*args)).astype(root.dtype, copy=False))
             results[k] = dest
     return results
 
@@ -598,6 +601,15 @@ def _evaluate_epilogue(kernel, arrays, reduced, values):
             values[node] = np.asarray(result).astype(node.dtype, copy=False)
     return [np.array(np.broadcast_to(values[root], shape), dtype=root.dtype)
             for root in kernel.epilogue]
+
+
+def _ufunc_root(root):
+    """Whether ``root`` is a plain ufunc call (its ``impl`` is the ufunc
+    itself), which ``evaluate`` can run with ``out=``."""
+    from ..ops.scalar import ScalarOp
+
+    return (isinstance(getattr(root.op, "nfunc", None), np.ufunc)
+            and type(root.op).impl is ScalarOp.impl)
 
 
 def _direct_outputs(kernel, out, shape):

@@ -15,7 +15,7 @@ in a reduction) become host machine code through llvmlite.
 import functools
 
 from ..base import Backend, register_backend
-from . import codegen, runtime
+from . import codegen, rowwise, runtime
 from .jit import toolchain
 from .scalar import NotLowerable
 from .types import SUPPORTED_DTYPES
@@ -40,9 +40,7 @@ class LLVMBackend(Backend):
         # a node's plan is one kernel, or a (reduction, epilogue) pair of kernels
         parts = [() if plan is None else plan if isinstance(plan, tuple) else (plan,)
                  for plan in plans]
-        requests = [(_kernel_text(part.kernel, part.inplace),
-                     functools.partial(codegen.build_module, part.kernel, inplace=part.inplace))
-                    for node_parts in parts for part in node_parts]
+        requests = [(part.text, part.build) for node_parts in parts for part in node_parts]
         addresses = iter(self.toolchain.load(requests))
         thunks = []
         for node, node_parts in zip(nodes, parts):
@@ -50,10 +48,9 @@ class LLVMBackend(Backend):
             if not found or None in found:  # not a kernel, or one the code generator can't lower
                 thunks.append(self.perform_thunk(node))
                 continue
-            compiled = [runtime.make_thunk(part.kernel, address, part.positions, part.inplace)
-                        for part, address in zip(node_parts, found)]
+            compiled = [part.make_thunk(address) for part, address in zip(node_parts, found)]
             for thunk, part in zip(compiled, node_parts):
-                thunk.source = _KernelIR(part.kernel, part.inplace)
+                thunk.source = _PlanIR(part)
                 thunk.source_language = "LLVM IR"
             if len(compiled) == 1:
                 thunks.append(compiled[0])
@@ -75,6 +72,9 @@ class LLVMBackend(Backend):
         op = node.op
         positions = None
         inplace = ()
+        row_plan = rowwise.plan(node)
+        if row_plan is not None:
+            return row_plan
         if isinstance(op, KernelOp):
             kernel = op.kernel
             inplace = op.inplace
@@ -147,18 +147,29 @@ class _KernelPlan:
         self.inplace = inplace
         self.late = ()  # epilogue part: node-input positions of its own inputs
 
+    @property
+    def text(self):
+        return _kernel_text(self.kernel, self.inplace)
 
-class _KernelIR:
-    """The LLVM IR of a compiled kernel, generated when first printed (a
-    warm compile-cache hit builds no IR, so reports must not force it)."""
+    def build(self, symbol):
+        return codegen.build_module(self.kernel, symbol, inplace=self.inplace)
 
-    def __init__(self, kernel, inplace):
-        self.kernel, self.inplace = kernel, inplace
+    def make_thunk(self, address):
+        return runtime.make_thunk(self.kernel, address, self.positions, self.inplace)
+
+
+class _PlanIR:
+    """The LLVM IR of a compiled plan (``_KernelPlan`` or ``rowwise.RowwisePlan``),
+    generated when first printed (a warm compile-cache hit builds no IR, so
+    reports must not force it)."""
+
+    def __init__(self, plan):
+        self.plan = plan
         self._text = None
 
     def __str__(self):
         if self._text is None:
-            self._text = str(codegen.build_module(self.kernel, "kernel", inplace=self.inplace))
+            self._text = str(self.plan.build("kernel"))
         return self._text
 
 
