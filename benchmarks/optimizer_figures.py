@@ -18,7 +18,6 @@ from graphc.backends import get_backend
 from graphc.compile.profile import ProfileStats
 from graphc.compile.runner import Runner
 from graphc.graph.fg import FunctionGraph
-from graphc.graph.gcpause import gc_paused
 from graphc.ops.blas import Dot
 from graphc.ops.kernel import KernelOp
 from graphc.rewrite import optimize
@@ -120,18 +119,32 @@ def unrolled(n_nodes):
     return [x], [h.sum()]
 
 
-def scaling(sizes):
+def scaling(sizes, repeats=3):
+    """Per size: the pipeline's median time of ``repeats`` runs (each on a
+    fresh graph), per pass in us/node, then the work each pass did per node
+    (``optimize(count_work=True)``: Python lines executed, whole-graph
+    walks, nodes built), which machine load does not disturb."""
     for n in sizes:
-        inputs, outputs = unrolled(n)
-        fg = FunctionGraph(inputs, outputs)
-        nodes = len(fg.apply_nodes)
-        t0 = time.perf_counter()
-        with gc_paused():  # as function() does: no collector sweeps mid-build
-            report = optimize(fg, "FAST_RUN")
-        total = time.perf_counter() - t0
-        per_pass = ", ".join(f"{name} {t / nodes * 1e6:.2f}" for name, _, t in report.passes)
+        totals, pass_times = [], {}
+        for _ in range(repeats):
+            inputs, outputs = unrolled(n)
+            fg = FunctionGraph(inputs, outputs)
+            nodes = len(fg.apply_nodes)
+            t0 = time.perf_counter()
+            report = optimize(fg, "FAST_RUN")  # pauses the collector itself
+            totals.append(time.perf_counter() - t0)
+            for name, _, t in report.passes:
+                pass_times.setdefault(name, []).append(t)
+        total = statistics.median(totals)
+        per_pass = ", ".join(f"{name} {statistics.median(t) / nodes * 1e6:.2f}"
+                             for name, t in pass_times.items())
         print(f"unrolled {nodes:>6} nodes -> {report.nodes_after:>6}: pipeline {total:.2f} s "
-              f"({total / nodes * 1e6:.1f} us/node); per pass us/node: {per_pass}")
+              f"({total / nodes * 1e6:.1f} us/node, median of {repeats}); "
+              f"per pass us/node: {per_pass}")
+        counted = optimize(FunctionGraph(*unrolled(n)), "FAST_RUN", count_work=True).work
+        print(f"unrolled {nodes:>6} work per node (lines/walks/nodes built): " + ", ".join(
+            f"{name} {w.lines / nodes:.1f}/{w.walks}/{w.nodes_built / nodes:.3f}"
+            for name, w in counted.items()))
 
 
 def main():

@@ -6,7 +6,7 @@ primitives the rewrite passes are built on.
 """
 
 from .basic import Constant
-from .traversal import clone_graph, toposort
+from .traversal import clone_graph, walk
 
 
 class FunctionGraph:
@@ -28,23 +28,32 @@ class FunctionGraph:
         self._rebuild()
 
     def _rebuild(self):
-        """Recompute order, clients and variables from the outputs: a node no
+        """Recompute order and clients from the outputs (one walk): a node no
         output needs is not reached, so this is also dead-code elimination."""
         old = getattr(self, "apply_nodes", None)
-        self.apply_nodes = toposort(self.outputs, stop_at=self.inputs)
-        if old is not None:
-            kept = set(map(id, self.apply_nodes))
-            self.pruned_nodes += sum(1 for n in old if id(n) not in kept)
         self.clients = {}
-        for node in self.apply_nodes:
-            for i, inp in enumerate(node.inputs):
-                self.clients.setdefault(inp, []).append((node, i))
+        self.apply_nodes, placed = walk(self.outputs, stop_at=self.inputs, clients=self.clients)
+        if old is not None:
+            self.pruned_nodes += sum(1 for n in old if n not in placed)
         for i, out in enumerate(self.outputs):
-            self.clients.setdefault(out, []).append(("output", i))
-        self.variables = set(self.inputs)
-        for node in self.apply_nodes:
-            self.variables.update(node.inputs)
-            self.variables.update(node.outputs)
+            readers = self.clients.get(out)
+            if readers is None:
+                self.clients[out] = [("output", i)]
+            else:
+                readers.append(("output", i))
+        self._variables = None
+
+    @property
+    def variables(self):
+        """Every Variable of the graph (inputs, and each node's inputs and
+        outputs); computed on first use after a change, since few passes ask."""
+        if self._variables is None:
+            variables = set(self.inputs)
+            for node in self.apply_nodes:
+                variables.update(node.inputs)
+                variables.update(node.outputs)
+            self._variables = variables
+        return self._variables
 
     def toposort(self):
         """Apply nodes, each after the nodes computing its inputs."""
@@ -81,11 +90,25 @@ class FunctionGraph:
         self.replace_all([(old, new)])
 
     def replace_all(self, pairs):
+        """Make every reader of each ``old`` read its ``new`` (one level: a
+        pair's ``new`` is not looked up again), then rebuild order and
+        clients, which prunes what no output needs any more.
+
+        Only the readers the clients map lists are rewired, so the cost is
+        that of the rebuild, not of a scan of every node per call; the map
+        is exact as long as passes change inputs only through this method
+        or onto fresh variables (``specialize`` rewires shape readers onto
+        a new Gemm output)."""
         if not pairs:
             return
         mapping = dict(pairs)
-        for node in self.apply_nodes:
-            node.inputs = [mapping.get(i, i) for i in node.inputs]
+        clients = self.clients
+        rewired = set()
+        for old in mapping:
+            for node, _ in clients.get(old, ()):
+                if node != "output" and node not in rewired:
+                    rewired.add(node)
+                    node.inputs = [mapping.get(i, i) for i in node.inputs]
         self.outputs = [mapping.get(o, o) for o in self.outputs]
         self._rebuild()
 

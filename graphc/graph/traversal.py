@@ -9,30 +9,54 @@ def toposort(outputs, stop_at=(), cut=()):
     and at the Apply nodes in ``cut`` (included, their inputs not walked:
     how a depth-limited printout shows its boundary).
     """
-    stop = set(map(id, stop_at))
-    cut = set(map(id, cut))
+    return walk(outputs, stop_at, cut)[0]
+
+
+def walk(outputs, stop_at=(), cut=(), clients=None):
+    """``(order, placed)``: ``toposort``'s order (a depth-first postorder,
+    inputs left to right) and the set of the nodes in it.  With a dict as
+    ``clients``, each node's (node, input index) pairs are appended to
+    ``clients[input]`` as the node is placed, so a FunctionGraph gets its
+    order and its clients map from one walk.
+
+    Each node is pushed once per edge that reaches it before it is
+    expanded and placed once: linear in nodes + edges.  Graph objects hash
+    by identity, so they key the sets directly.
+    """
+    stop = set(stop_at)
+    cut = set(cut)
     order = []
-    visited = set()
-    stack = []
-    for out in reversed(list(outputs)):
-        if out.owner is not None and id(out) not in stop:
-            stack.append((out.owner, False))
+    placed = set()
+    expanded = set()
+    stack = [out.owner for out in reversed(list(outputs))
+             if out.owner is not None and out not in stop]
+    push, pop, place = stack.append, stack.pop, order.append
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
+        node = pop()
+        if node in placed:
             continue
-        if id(node) in visited:
+        if node in expanded:
+            # Its inputs are placed: everything pushed after its expansion
+            # is popped before it (a DAG never reaches a node from itself).
+            placed.add(node)
+            place(node)
+            if clients is not None:
+                for i, inp in enumerate(node.inputs):
+                    readers = clients.get(inp)
+                    if readers is None:
+                        clients[inp] = [(node, i)]
+                    else:
+                        readers.append((node, i))
             continue
-        visited.add(id(node))
-        stack.append((node, True))
-        if id(node) in cut:
+        expanded.add(node)
+        push(node)
+        if node in cut:
             continue
         for inp in reversed(node.inputs):
             owner = inp.owner
-            if owner is not None and id(inp) not in stop and id(owner) not in visited:
-                stack.append((owner, False))
-    return order
+            if owner is not None and owner not in expanded and inp not in stop:
+                push(owner)
+    return order, placed
 
 
 def ancestors(outputs, stop_at=()):

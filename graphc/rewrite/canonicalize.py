@@ -36,6 +36,8 @@ every special value (3, 4, -2); ``x ** 1.5`` is left alone because
 difference accepted is ``-0.0 + 0`` -> ``-0.0``.
 """
 
+import collections
+
 import numpy as np
 
 from ..graph.basic import Constant
@@ -140,6 +142,7 @@ class SweepRewrite(GraphRewrite):
         fired = len(self.mapping)
         fgraph.replace_all(list(self.mapping.items()))
         self.fgraph = self.mapping = self._built = self._bsrc = self._origin = None
+        self._originals = self._order = self._order_rank = self._built_rank = None
         self.shapes = self._drops = None
         return fired
 
@@ -151,15 +154,19 @@ class SweepRewrite(GraphRewrite):
         self._built = {}
         self._bsrc = {}
         self._origin = {}
+        self._originals = {}
         self._drops = []
         self._blocked = blocked
         self._rule_var = None
         self._facts = constraints
         self.shapes = ShapeFeature(constraints=constraints != STRUCTURAL,
                                    strict_broadcast=constraints == STRICT)
-        for node in fgraph.toposort():
+        order = fgraph.toposort()
+        self._order, self._order_rank, self._built_rank = order, None, {}
+        for step, node in enumerate(order):
             if len(node.outputs) != 1:
                 continue
+            self._step = step
             # Rules read the node's inputs through the mapping; a node no
             # rule changes is not copied: replace_all rewires it at the end.
             old = new = node.outputs[0]
@@ -247,7 +254,7 @@ class SweepRewrite(GraphRewrite):
             if owner is None:
                 continue
             live.add(owner)
-            stack.extend(mapping.get(i, i) for i in owner.inputs)
+            stack.extend(self.inputs_of(v))
         live.update(old.owner for old, new in mapping.items()
                     if new in seen and old.owner is not None)
         return live
@@ -261,7 +268,23 @@ class SweepRewrite(GraphRewrite):
 
     def inputs_of(self, var):
         owner = var.owner
-        return [] if owner is None else [self.mapping.get(i, i) for i in owner.inputs]
+        if owner is None:
+            return []
+        mapping = self.mapping
+        kept = self._originals.get(owner) if self._originals else None
+        if kept is None:
+            return [mapping.get(i, i) for i in owner.inputs]
+        return [i if i is kept else mapping.get(i, i) for i in owner.inputs]
+
+    def reads_original(self, var, original):
+        """``var``'s node reads ``original`` itself, not its replacement: a
+        rule's result that keeps the expression it replaces (stability's
+        ``switch(finite, stable, original)``).  Reading through the mapping
+        there would lead back to the result (a cycle that walks of the
+        rewritten graph never leave); ``replace_all`` leaves the node
+        reading ``original`` too, as it only rewires the old graph."""
+        if var.owner is not None:
+            self._originals[var.owner] = original
 
     def single_client(self, var):
         """Whether ``var`` feeds only one node (a fresh variable counts with
@@ -276,6 +299,9 @@ class SweepRewrite(GraphRewrite):
         hit = self._built.get(key)
         if hit is None:  # the inputs are stored too, so their ids stay unique
             hit = self._built[key] = (_fold(op.make_node(*inputs)), inputs)
+            # after what it reads: the node being rewritten (its own old
+            # output included) and what was built before
+            self._built_rank[hit[0]] = (self._step << _RANK_BITS) + len(self._built)
         return hit[0]
 
     def elem(self, scalar_op, *inputs):
@@ -314,14 +340,123 @@ class SweepRewrite(GraphRewrite):
             if pending:
                 stack.extend(pending)
                 continue
-            memo[v] = frozenset().union(*(memo[i] for i in ins)) if ins else frozenset()
+            memo[v] = _union([memo[i] for i in ins])
             stack.pop()
         return memo[var]
 
     def shape_covered(self, var, by):
         """``var`` broadcast with ``by`` has exactly ``by``'s shape."""
-        return var.ndim == by.ndim and (
-            is_all_ones_shape(var) or self.broadcast_sources(var) <= self.broadcast_sources(by))
+        if var.ndim != by.ndim:
+            return False
+        if is_all_ones_shape(var):
+            return True
+        near = self._covered_nearby(var, by)
+        if near is not None:
+            return near
+        return self.broadcast_sources(var) <= self.broadcast_sources(by)
+
+    def _rank(self, var):
+        """A topological rank of a variable of the rewritten graph (each
+        after everything it reads), or None where unknown (owner-less, or
+        built outside ``make``)."""
+        owner = var.owner
+        if owner is None:
+            return None
+        rank = self._built_rank.get(var)
+        if rank is None:
+            if self._order_rank is None:
+                self._order_rank = {n: k << _RANK_BITS for k, n in enumerate(self._order)}
+            rank = self._order_rank.get(owner)
+        return rank
+
+    def _elemwise_region(self, var, budget):
+        """Up to ``budget`` variables ``broadcast_sources`` walks from
+        ``var`` (its own sources are theirs), nearest first."""
+        seen, queue = {var}, collections.deque([var])
+        while queue and len(seen) < budget:
+            v = queue.popleft()
+            owner = v.owner
+            if owner is not None and isinstance(owner.op, Elemwise):
+                for i in self.inputs_of(v):
+                    if i not in seen and not is_all_ones_shape(i):
+                        seen.add(i)
+                        queue.append(i)
+        return seen
+
+    def _covered_nearby(self, var, by, budget=48):
+        """``shape_covered``'s answer found near the two variables, or None.
+
+        The exact subset test needs both source sets, and along a residual
+        recurrence (h = f(h) + h) and its gradient each step has a set of
+        its own that grows with the chain: quadratic in all.  Near ``by``,
+        every variable its walk reaches has sources among ``by``'s; near
+        ``var``, a source outside that region is not ``by``'s when the walk
+        from ``by`` was complete or when it ranks after ``by`` (computed
+        later: no ancestor).  So: False on such a source; True when every
+        path from ``var`` meets ``by``'s region within the budget; else
+        None."""
+        by_region = self._elemwise_region(by, budget)
+        by_complete = len(by_region) < budget  # then its leaves are by's sources
+        owner = by.owner
+        by_is_leaf = owner is None or not isinstance(owner.op, Elemwise)
+        limit = None if by_is_leaf else self._rank(by)
+        undecided = False  # a path left the budget, or met a source of unknown standing
+        seen, queue = {var}, collections.deque([var])
+        while queue:
+            v = queue.popleft()
+            if v in by_region:
+                continue  # its sources are by's
+            owner = v.owner
+            if owner is not None and isinstance(owner.op, Elemwise):
+                if len(seen) >= budget:
+                    undecided = True
+                    continue
+                for i in self.inputs_of(v):
+                    if i not in seen and not is_all_ones_shape(i):
+                        seen.add(i)
+                        queue.append(i)
+                continue
+            # v is a source of var outside by's (explored) region
+            if by_is_leaf or by_complete:
+                return False  # by's sources are known: v is not one
+            rank = self._rank(v)
+            if rank is not None and limit is not None and rank > limit:
+                return False  # computed after by: not its ancestor
+            undecided = True
+        return None if undecided else True
+        seen, queue = {var}, collections.deque([var])  # nearest first
+        while queue and len(seen) < budget:
+            v = queue.popleft()
+            owner = v.owner
+            if owner is not None and isinstance(owner.op, Elemwise):
+                for i in self.inputs_of(v):
+                    if i not in seen and not is_all_ones_shape(i):
+                        seen.add(i)
+                        queue.append(i)
+                continue
+            rank = self._rank(v) if not is_all_ones_shape(v) else None
+            if rank is not None and rank > limit:
+                return True
+        return False
+
+
+_NO_SOURCES = frozenset()
+#: a node's rank is its step in the sweep's order shifted by this, plus the
+#: count of nodes built before (fewer than 2**40 per sweep)
+_RANK_BITS = 40
+
+
+def _union(sets):
+    """The union of frozensets, reusing the largest when it holds the others:
+    along a chain of elementwise nodes (a residual recurrence) most nodes
+    add no source, and copying their inputs' set at each one made the
+    sources pass quadratic in the chain's length."""
+    if not sets:
+        return _NO_SOURCES
+    largest = max(sets, key=len)
+    if all(s is largest or s <= largest for s in sets):
+        return largest
+    return largest.union(*[s for s in sets if s is not largest])
 
 
 def _fold(node):

@@ -9,6 +9,9 @@ which one is slow).
 
 import time
 
+from ..graph.gcpause import gc_paused
+from ..graph.provenance import pinned_user_trace
+
 
 class GraphRewrite:
     """A whole-graph pass.  Subclasses set ``name`` and implement ``apply``."""
@@ -58,6 +61,7 @@ class RewriteReport:
         self.kernels_before = self.kernels_after = kernels_before
         self.pruned_nodes = 0
         self.passes = []  # (name, changes, seconds)
+        self.work = {}    # name -> PassWork, when optimize(count_work=True)
 
     @property
     def fired(self):
@@ -78,15 +82,94 @@ class RewriteReport:
         return "\n".join(lines)
 
 
-def optimize(fgraph, level="FAST_RUN", exclude=()):
-    """Run the passes of ``level`` over ``fgraph`` in place; returns the report."""
+class PassWork:
+    """How much work one pass did, counted rather than timed (a count is
+    not disturbed by machine load, and one that grows faster than the
+    graph is the evidence of a super-linear pass): Python lines executed
+    (loop iterations included), whole-graph walks (``traversal.walk``, a
+    toposort or a FunctionGraph rebuild, and ``fgraph.toposort()``, a copy
+    of the order), Apply nodes built, and symbolic shape inferences
+    (``ShapeFeature``, one per node it is asked about).  A builtin's own
+    work counts as one line whatever its size (a set union, ``in`` on a
+    list), so lines miss growth inside one; the walks cover the
+    graph-sized builtins the passes use."""
+
+    __slots__ = ("lines", "walks", "nodes_built", "shape_inferences")
+
+    def __init__(self, lines=0, walks=0, nodes_built=0, shape_inferences=0):
+        self.lines, self.walks = lines, walks
+        self.nodes_built, self.shape_inferences = nodes_built, shape_inferences
+
+    def __repr__(self):
+        return (f"PassWork(lines={self.lines}, walks={self.walks}, "
+                f"nodes_built={self.nodes_built}, shape_inferences={self.shape_inferences})")
+
+
+def _counted_calls():
+    """Code object -> the ``PassWork`` field its calls add to."""
+    from ..graph.basic import Apply
+    from ..graph.fg import FunctionGraph
+    from ..graph.shape_feature import ShapeFeature
+    from ..graph.traversal import walk
+
+    return {walk.__code__: "walks", FunctionGraph.toposort.__code__: "walks",
+            Apply.__init__.__code__: "nodes_built",
+            ShapeFeature._infer_node.__code__: "shape_inferences"}
+
+
+def _run_counted(rewrite, fgraph):
+    """``rewrite.apply(fgraph)`` under a line-counting ``sys.settrace``
+    (about 3x slower; a debugger's or coverage tool's trace function is
+    set aside meanwhile): (changes, PassWork)."""
+    import sys
+
+    work = PassWork()
+    counted = _counted_calls()
+
+    def trace_lines(frame, event, arg):
+        if event == "line":
+            work.lines += 1
+        return trace_lines
+
+    def trace_calls(frame, event, arg):
+        field = counted.get(frame.f_code)
+        if field is not None:
+            setattr(work, field, getattr(work, field) + 1)
+        return trace_lines
+
+    outer = sys.gettrace()
+    sys.settrace(trace_calls)
+    try:
+        changes = rewrite.apply(fgraph)
+    finally:
+        sys.settrace(outer)
+    return changes, work
+
+
+def optimize(fgraph, level="FAST_RUN", exclude=(), count_work=False):
+    """Run the passes of ``level`` over ``fgraph`` in place; returns the report.
+
+    ``count_work``: count each pass's work (``PassWork``) into
+    ``report.work`` (pass name -> counts); about 3x slower, for checking
+    how a pass scales (``benchmarks/optimizer_figures.py``).
+
+    Every pass is linear in the graph size (``tests/test_rewrite_scaling.py``
+    counts the work).  Two costs that are not a pass's own are kept out:
+    the cyclic collector is paused (each collection walks the whole heap,
+    graph included, so collecting as rewrites allocate grows with the graph
+    size), and the user frames recorded on every new node are found once
+    (``pinned_user_trace``) instead of by a stack walk per node."""
     if level not in LEVELS:
         raise ValueError(f"unknown optimizer level {level!r}; known: {sorted(map(str, LEVELS))}")
     report = RewriteReport(len(fgraph.apply_nodes), kernel_counts(fgraph))
-    for rewrite in pipeline.select(LEVELS[level], exclude):
-        t0 = time.perf_counter()
-        changes = rewrite.apply(fgraph)
-        report.passes.append((rewrite.name, changes, time.perf_counter() - t0))
+    with gc_paused(), pinned_user_trace():
+        for rewrite in pipeline.select(LEVELS[level], exclude):
+            t0 = time.perf_counter()
+            if count_work:
+                changes, report.work[rewrite.name] = _run_counted(rewrite, fgraph)
+            else:
+                changes = rewrite.apply(fgraph)
+            report.passes.append((rewrite.name, changes, time.perf_counter() - t0))
     report.nodes_after = len(fgraph.apply_nodes)
     report.kernels_after = kernel_counts(fgraph)
     report.pruned_nodes = fgraph.pruned_nodes  # dead code the rewrites left behind

@@ -11,17 +11,22 @@ class MergeRewrite(GraphRewrite):
 
     def apply(self, fgraph):
         mapping = {}
-        constants = {}
-        for var in fgraph.variables:
-            if isinstance(var, Constant):
-                key = var.signature()
-                kept = constants.setdefault(key, var)
-                if kept is not var:
-                    mapping[var] = kept
+        signatures = {}  # constant signature -> the constant kept
+        known = set()    # constants already looked at (a signature copies the data)
+        op_ids = {}      # id(op) -> id of the first equal op: each op object hashed once
+        canonical_ops = {}
         seen = {}
+        for var in fgraph.inputs:
+            self._merge_constant(var, known, signatures, mapping)
         for node in fgraph.toposort():
-            inputs = tuple(mapping.get(i, i) for i in node.inputs)
-            key = (node.op, tuple(map(id, inputs)))
+            for var in node.inputs:
+                if var.owner is None and var not in known:
+                    self._merge_constant(var, known, signatures, mapping)
+            op = node.op
+            op_id = op_ids.get(id(op))
+            if op_id is None:
+                op_id = op_ids[id(op)] = id(canonical_ops.setdefault(op, op))
+            key = (op_id, *[id(mapping.get(i, i)) for i in node.inputs])
             other = seen.get(key)
             if other is None:
                 seen[key] = node
@@ -33,6 +38,15 @@ class MergeRewrite(GraphRewrite):
         if mapping:
             fgraph.replace_all(list(mapping.items()))
         return len(mapping)
+
+    @staticmethod
+    def _merge_constant(var, known, signatures, mapping):
+        """Map ``var`` to the first equal constant met (toposort order)."""
+        known.add(var)
+        if isinstance(var, Constant):
+            kept = signatures.setdefault(var.signature(), var)
+            if kept is not var:
+                mapping[var] = kept
 
 
 merge = pipeline.register(MergeRewrite(), 0, "fast_run", "fast_compile")

@@ -101,11 +101,12 @@ class Stabilize(Canonicalize):
 
     def apply(self, fgraph):
         self._keys = {}
+        self._key_ids = {}
         self._guard_args = []
         try:
             return super().apply(fgraph)
         finally:
-            self._keys = None
+            self._keys = self._key_ids = None
 
     def rules(self, var):
         new = self._stability_rules(var)
@@ -162,7 +163,13 @@ class Stabilize(Canonicalize):
         return self.elem(scal.neg, v)
 
     def key(self, var):
-        """Structural identity: equal keys compute equal values."""
+        """Structural identity: equal keys compute equal values.
+
+        A key is a small int: the structure ``(op, output index, input
+        keys)`` is interned (hash-consed) in ``_key_ids``, so building,
+        hashing and comparing one costs the same at any depth.  (Nested
+        tuples would be rehashed all the way down on every set or dict use,
+        quadratic along a chain and exponential through shared inputs.)"""
         keys = self._keys
         stack = [var]
         while stack:
@@ -172,17 +179,18 @@ class Stabilize(Canonicalize):
                 continue
             owner = v.owner
             if isinstance(v, Constant):
-                keys[v] = ("const", v.signature())
+                structure = ("const", v.signature())
             elif owner is None or not isinstance(owner.op, (Elemwise, DimShuffle, Softmax,
                                                             Subtensor, Reduce)):
-                keys[v] = ("var", id(v))
+                structure = ("var", id(v))
             else:
                 ins = self.inputs_of(v)
                 pending = [i for i in ins if i not in keys]
                 if pending:
                     stack.extend(pending)
                     continue
-                keys[v] = (owner.op, v.index, tuple(keys[i] for i in ins))
+                structure = (owner.op, v.index, tuple(keys[i] for i in ins))
+            keys[v] = self._key_ids.setdefault(structure, len(self._key_ids))
             stack.pop()
         return keys[var]
 
@@ -335,8 +343,9 @@ class Stabilize(Canonicalize):
             finite = ok if finite is None else self.elem(scal.and_, finite, ok)
         if finite is None:
             return current
-        return conform(self.elem(scal.switch, finite, current, var), var,
-                       donors=self.inputs_of(var))
+        guarded = self.elem(scal.switch, finite, current, var)
+        self.reads_original(guarded, var)
+        return conform(guarded, var, donors=self.inputs_of(var))
 
     def _reaches(self, var, targets, limit=64):
         """Every target is among the first ``limit`` ancestors of ``var``: the
