@@ -21,7 +21,7 @@ from graphc.graph.op import Op
 from graphc.ops.elemwise import Elemwise
 from graphc.ops.kernel import KernelOp
 
-from graphs import kernel_graph, mlp_data, mlp_train_graph
+from graphs import kernel_graph, mlp_train_graph
 
 
 

@@ -7,7 +7,6 @@ import pytest
 import graphc
 import graphc.tensor as T
 from graphc.compile.mode import Mode
-from graphc.graph.fg import FunctionGraph
 from graphc.graph.shape_feature import ShapeFeature
 from graphc.ops.elemwise import Elemwise, SumToShapeOf
 from graphc.ops.kernel import KernelOp

@@ -424,20 +424,6 @@ class SweepRewrite(GraphRewrite):
                 return False  # computed after by: not its ancestor
             undecided = True
         return None if undecided else True
-        seen, queue = {var}, collections.deque([var])  # nearest first
-        while queue and len(seen) < budget:
-            v = queue.popleft()
-            owner = v.owner
-            if owner is not None and isinstance(owner.op, Elemwise):
-                for i in self.inputs_of(v):
-                    if i not in seen and not is_all_ones_shape(i):
-                        seen.add(i)
-                        queue.append(i)
-                continue
-            rank = self._rank(v) if not is_all_ones_shape(v) else None
-            if rank is not None and rank > limit:
-                return True
-        return False
 
 
 _NO_SOURCES = frozenset()
