@@ -58,3 +58,24 @@ def kernel_graph():
     rng = np.random.default_rng(2)
     return [m, w], [a, c, r], [rng.standard_normal((2, 3)).astype("float32"),
                                rng.standard_normal(3)]
+
+
+def relu_mlp_train_step(dtype, mode, sizes, rng, weight_scale):
+    """W3 in miniature, built as users build it: relu layers, softmax CE with
+    integer labels, SGD (lr 0.1) updates from T.grad; parameters are shared
+    variables drawn from ``rng``.  Returns (function, parameters)."""
+    X, y = T.matrix("X", dtype=dtype), T.ivector("y")
+    params, h = [], X
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W = graphc.shared(rng.standard_normal((n_in, n_out)).astype(dtype) * weight_scale,
+                          name=f"W{i}")
+        b = graphc.shared(rng.standard_normal(n_out).astype(dtype) * 0.1, name=f"b{i}")
+        params += [W, b]
+        z = T.dot(h, W) + b
+        h = T.nnet.relu(z) if i < len(sizes) - 2 else z
+    loss = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(h), y))
+    grads = T.grad(loss, params)
+    lr = np.asarray(0.1, dtype)
+    f = graphc.function([X, y], loss, updates=[(p, p - lr * g) for p, g in zip(params, grads)],
+                        mode=mode)
+    return f, params

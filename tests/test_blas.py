@@ -14,6 +14,7 @@ from graphc.compile.mode import Mode
 from graphc.ops.blas import CBLAS_MIN_OUTPUT, Gemm
 from graphc.rewrite.memory import check_destroy_plan, memory_plan
 
+from graphs import relu_mlp_train_step
 from helpers import assert_same
 
 DTYPES = ["float32", "float64"]
@@ -271,23 +272,9 @@ def test_inplace_flag():
 
 # --------------------------------------------------------- in-place updates
 
-def mlp_train_step(dtype, mode, sizes=(20, 16, 12, 3), seed=0):
+def mlp_train_step(dtype, mode):
     """A relu MLP SGD step (W3 in miniature), parameters as shared variables."""
-    rng = np.random.default_rng(seed)
-    X, y = T.matrix("X", dtype=dtype), T.ivector("y")
-    params, h = [], X
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        W = graphc.shared(rand(rng, (n_in, n_out), dtype) * 0.3, name=f"W{i}")
-        b = graphc.shared(rand(rng, (n_out,), dtype) * 0.1, name=f"b{i}")
-        params += [W, b]
-        z = T.dot(h, W) + b
-        h = T.nnet.relu(z) if i < len(sizes) - 2 else z
-    loss = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(h), y))
-    grads = T.grad(loss, params)
-    lr = np.asarray(0.1, dtype)
-    f = graphc.function([X, y], loss, updates=[(p, p - lr * g) for p, g in zip(params, grads)],
-                        mode=mode)
-    return f, params
+    return relu_mlp_train_step(dtype, mode, (20, 16, 12, 3), np.random.default_rng(0), 0.3)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -15,6 +15,7 @@ from graphc.ops.elemwise import Elemwise
 from graphc.ops.kernel import KernelOp
 from graphc.printing import debugprint
 
+from graphs import relu_mlp_train_step
 from helpers import assert_same, tols
 
 DTYPES = ["float32", "float64"]
@@ -302,21 +303,7 @@ def test_epilogue_needs_the_product_alone(mode, rng):
 
 
 def _mlp_train_step(dtype, rng, mode):
-    """W3 in miniature, built as users build it: relu layers, softmax CE with
-    integer labels, SGD updates from T.grad."""
-    X, y = T.matrix("X", dtype=dtype), T.ivector("y")
-    sizes = [6, 5, 4, 3]
-    params, h = [], X
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        W = graphc.shared(rand(rng, (n_in, n_out), dtype) * 0.5, name=f"W{i}")
-        b = graphc.shared(rand(rng, (n_out,), dtype) * 0.1, name=f"b{i}")
-        params += [W, b]
-        z = T.dot(h, W) + b
-        h = T.nnet.relu(z) if i < 2 else z
-    loss = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(h), y))
-    grads = T.grad(loss, params)
-    updates = [(p, p - np.asarray(0.1, dtype) * g) for p, g in zip(params, grads)]
-    return graphc.function([X, y], loss, updates=updates, mode=mode), params
+    return relu_mlp_train_step(dtype, mode, (6, 5, 4, 3), rng, 0.5)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

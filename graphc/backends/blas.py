@@ -28,6 +28,8 @@ import threading
 
 import numpy as np
 
+from .array_struct import data_pointer_reader
+
 ROW_MAJOR = 101
 NO_TRANS, TRANS = 111, 112
 
@@ -41,30 +43,6 @@ _CONFIG_SYMBOLS = ("scipy_openblas_get_config64_", "openblas_get_config64_",
                    "scipy_openblas_get_config", "openblas_get_config")
 
 
-#: Offset of the data pointer in NumPy's array struct (``PyArrayObject_fields``
-#: on 64-bit CPython, after the object header): reading it costs 0.2 us,
-#: ``ndarray.ctypes.data`` 1 us.  Verified on first use (``_data_pointer``).
-_ARRAY_DATA_OFFSET = 16
-
-
-def _data_pointer_by_ctypes(x):
-    return x.ctypes.data
-
-
-def _data_pointer_from_struct(x):
-    return ctypes.c_void_p.from_address(id(x) + _ARRAY_DATA_OFFSET).value
-
-
-def _data_pointer():
-    """The fastest function giving an ndarray's data address that is right
-    on this interpreter."""
-    probe = np.arange(6.0)[2:]
-    if sys.maxsize > 2**32 and sys.implementation.name == "cpython" and \
-            _data_pointer_from_struct(probe) == probe.ctypes.data:
-        return _data_pointer_from_struct
-    return _data_pointer_by_ctypes
-
-
 class CBlas:
     """The bound ``sgemm``/``dgemm`` of one library."""
 
@@ -72,7 +50,7 @@ class CBlas:
         self.path = path
         self._functions = functions  # dtype -> ctypes function
         self.symbols = symbols  # dtype -> symbol name (for reports and tests)
-        self._pointer = _data_pointer()
+        self._pointer = data_pointer_reader()
 
     def __repr__(self):
         return f"CBlas({os.path.basename(self.path)}: {', '.join(self.symbols.values())})"

@@ -14,6 +14,7 @@ in a reduction) become host machine code through llvmlite.
 
 import functools
 
+from ..array_struct import layout_matches
 from ..base import Backend, register_backend
 from . import codegen, rowwise, runtime
 from .jit import toolchain
@@ -25,7 +26,7 @@ class LLVMBackend(Backend):
     name = "llvm"
 
     def __init__(self):
-        if not runtime.check_array_layout():
+        if not layout_matches():
             raise RuntimeError("the llvm backend needs 64-bit CPython with NumPy's standard "
                                "array struct layout; use mode='python'")
         self.toolchain = toolchain()

@@ -50,18 +50,17 @@ full shape, even where input k is statically broadcast.
 
 from llvmlite import ir
 
+# the fields of NumPy's array struct the kernels read (checked by
+# ``array_struct.layout_matches``)
+from ..array_struct import (ARRAY_DATA_OFFSET, ARRAY_DIMS_OFFSET,  # noqa: F401
+                            ARRAY_NDIM_OFFSET, ARRAY_STRIDES_OFFSET)
+
 from ...kernel.ir import KApply, KConst, KInput
 from . import types as lt
 from . import vecmath
 from .scalar import NotLowerable, ScalarLowering, combine
 from .types import I1, I8, I32, I64, PTR
 
-#: byte offsets of the fields of NumPy's ``PyArrayObject_fields`` the kernels
-#: read (checked against a live array by ``runtime.check_array_layout``)
-ARRAY_DATA_OFFSET = 16
-ARRAY_NDIM_OFFSET = 24
-ARRAY_DIMS_OFFSET = 32
-ARRAY_STRIDES_OFFSET = 40
 
 
 class Operand:

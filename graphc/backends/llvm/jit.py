@@ -83,13 +83,15 @@ NOT_LOWERABLE = "not lowerable"
 
 
 def _source_fingerprint():
-    """Hash of this backend's source files: part of every cache key."""
+    """Hash of this backend's source files (and of the array-struct offsets
+    its code reads, ``backends/array_struct.py``): part of every cache key."""
     here = os.path.dirname(os.path.abspath(__file__))
+    paths = sorted(os.path.join(here, name) for name in os.listdir(here) if name.endswith(".py"))
+    paths.append(os.path.join(os.path.dirname(here), "array_struct.py"))
     h = hashlib.sha256()
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            with open(os.path.join(here, name), "rb") as f:
-                h.update(name.encode() + b"\0" + f.read())
+    for path in paths:
+        with open(path, "rb") as f:
+            h.update(os.path.basename(path).encode() + b"\0" + f.read())
     return h.hexdigest()
 
 

@@ -84,22 +84,6 @@ def kernel_cost(kernel):
     return cost
 
 
-def check_array_layout():
-    """True when NumPy's array struct has the field offsets the generated
-    code reads (the layout of ``PyArrayObject_fields`` on 64-bit CPython)."""
-    if ctypes.sizeof(ctypes.c_void_p) != 8:
-        return False
-    a = np.zeros((3, 5), np.float32)[:, ::2]
-    base = id(a)
-    data = ctypes.c_void_p.from_address(base + codegen.ARRAY_DATA_OFFSET).value
-    nd = ctypes.c_int.from_address(base + codegen.ARRAY_NDIM_OFFSET).value
-    dims = ctypes.c_void_p.from_address(base + codegen.ARRAY_DIMS_OFFSET).value
-    strides = ctypes.c_void_p.from_address(base + codegen.ARRAY_STRIDES_OFFSET).value
-    return (data == a.ctypes.data and nd == 2
-            and list((ctypes.c_int64 * 2).from_address(dims)) == [3, 3]
-            and list((ctypes.c_int64 * 2).from_address(strides)) == [20, 8])
-
-
 #: Work below which a kernel is called through its trampoline (holding the
 #: GIL, ~0.05 us per call) rather than through ctypes (~0.7 us, GIL released
 #: so other Python threads run meanwhile): at most a few tens of microseconds.
@@ -115,7 +99,7 @@ class _Trampolines:
     ``PyObject *(PyObject *self, PyObject *const *args, Py_ssize_t nargs)``,
     wrapped by ``PyCFunction_NewEx`` into a builtin: its ``self`` is an int64
     array holding the kernel's address (read through the array struct's
-    data pointer, the layout ``check_array_layout`` verifies), ``args`` are
+    data pointer, the layout ``array_struct.layout_matches`` verifies), ``args`` are
     the element count (a Python int) and the array operands, and it returns
     the kernel's status as a Python int.  One trampoline per operand count,
     loaded on first use through the toolchain's cache of support objects
