@@ -188,6 +188,76 @@ def test_scaled_add_patterns(mode, rng, build, alpha, beta):
     assert_same(f(*args), ref(*args))
 
 
+@pytest.mark.parametrize("build,alpha,beta", [
+    (lambda A, B, C: T.dot(A, B) + 0.25 * C, 1.0, 0.25),
+    (lambda A, B, C: C * 0.25 - T.dot(A, B), -1.0, 0.25),
+    (lambda A, B, C: 2.0 * (T.dot(A, B) + C), 2.0, 2.0),
+    (lambda A, B, C: -(T.dot(A, B) - C), -1.0, 1.0),
+    (lambda A, B, C: C - 0.5 * (T.dot(A, B) + 0.25 * C), -0.5, 0.875),
+    (lambda A, B, C: 0.5 * (T.dot(A, B) + 0.25 * C) + C, 0.5, 1.125),
+])
+def test_scaled_c_and_scaled_gemm_patterns(mode, rng, build, alpha, beta):
+    A, B, C = T.dmatrix("A"), T.dmatrix("B"), T.dmatrix("C")
+    f, ref = compile_pair([A, B, C], build(A, B, C), mode)
+    (op,) = gemms(f)
+    assert (op.alpha, op.beta) == (alpha, beta)
+    assert not elementwise(f)
+    args = rand(rng, (3, 4), "float64"), rand(rng, (4, 2), "float64"), rand(rng, (3, 2), "float64")
+    assert_same(f(*args), ref(*args))
+
+
+def test_c_terms_that_cancel_stay_apart(mode, rng):
+    # C - (dot + C) would need beta = 0, which BLAS reads as "ignore C" (NaN in C lost)
+    A, B, C = T.dmatrix("A"), T.dmatrix("B"), T.dmatrix("C")
+    f, ref = compile_pair([A, B, C], C - (T.dot(A, B) + C), mode)
+    assert [op.beta for op in gemms(f)] == [1.0] and len(elementwise(f)) == 1
+    c = rand(rng, (3, 2), "float64")
+    c[0, 0] = np.nan
+    args = rand(rng, (3, 4), "float64"), rand(rng, (4, 2), "float64"), c
+    assert_same(f(*args), ref(*args))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("vector", [False, True], ids=["matrix", "vector"])
+def test_weight_decay_update_is_one_gemm_in_place(mode, rng, dtype, vector):
+    # W - lr * (dot(X.T, g) + c * W): the L2 gradient's c*W joins the Gemm as
+    # beta, and the update's W merges with it (beta = 1 - lr*c), in place
+    X = T.matrix("X", dtype=dtype)
+    g = T.vector("g", dtype=dtype) if vector else T.matrix("g", dtype=dtype)
+    shape = (4,) if vector else (4, 3)
+    W = graphc.shared(rand(rng, shape, dtype), name="W")
+    ref_W = graphc.shared(W.get_value())
+    old = W.get_value(borrow=True)
+
+    def update(w):
+        return [(w, w - 0.1 * (T.dot(X.T, g) + 0.02 * w))]
+    f = graphc.function([X, g], [], updates=update(W), mode=mode)
+    ref = graphc.function([X, g], [], updates=update(ref_W), mode=REFERENCE)
+    (op,) = gemms(f)
+    assert (op.alpha, op.beta, op.trans_a, op.inplace) == (
+        float(np.asarray(-0.1, dtype)), float(np.asarray(1 - 0.1 * 0.02, dtype)), True, True)
+    assert len(f.maker.fgraph.toposort()) == 1
+    x, gv = rand(rng, (6, 4), dtype), rand(rng, (6,) if vector else (6, 3), dtype)
+    for _ in range(3):
+        f(x, gv)
+        ref(x, gv)
+    assert W.get_value(borrow=True) is old
+    assert_same(W.get_value(), ref_W.get_value())
+
+
+def test_weight_decay_fold_gives_inf_where_the_graph_gives_nan(mode):
+    # the one inexact fold (documented in graphc/rewrite/specialize.py): an
+    # infinite weight stays infinite instead of becoming inf - inf = NaN
+    X, g = T.dmatrix("X"), T.dvector("g")
+    W = graphc.shared(np.array([np.inf, 1.0]), name="W")
+    f = graphc.function([X, g], [], updates=[(W, W - 0.1 * (T.dot(X.T, g) + 0.02 * W))],
+                        mode=mode)
+    f(np.eye(2), np.array([1.0, 2.0]))
+    value = W.get_value()
+    assert value[0] == np.inf
+    np.testing.assert_allclose(value[1], 1.0 - 0.1 * (2.0 + 0.02))
+
+
 def test_gemv_logistic_regression_forward(mode, rng):
     # W2: X.w + b with a scalar bias: matrix-vector Gemm, bias as 0-d C
     X, w, b = T.dmatrix("X"), T.dvector("w"), T.dscalar("b")

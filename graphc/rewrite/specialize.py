@@ -9,6 +9,9 @@ flags, and the scaled adds around it fold into the same node:
     dot(A, B) + C, C + k * dot(A, B)  -> Gemm{alpha, beta=1}(A, B, C)
     C - k * dot(A, B)                 -> Gemm{alpha=-k, beta=1}(A, B, C)
     dot(A, B) - C                     -> Gemm{beta=-1}(A, B, C)
+    dot(A, B) + k * C                 -> Gemm{beta=k}(A, B, C)
+    k * Gemm{alpha, beta}(A, B, C)    -> Gemm{k*alpha, k*beta}(A, B, C)
+    C - Gemm{alpha, beta}(A, B, C)    -> Gemm{-alpha, 1-beta}(A, B, C)
 
 so the SGD update ``W - lr * dot(X.T, g)`` (what ``T.grad`` builds for a dense
 layer) is one Gemm reading X untransposed, and ``dot(X, W) + b`` is one Gemm
@@ -16,7 +19,12 @@ with the bias broadcast as C.  A product is folded into its consumer only
 when that consumer is its sole client (otherwise the product would be
 computed twice).  ``k`` must be a finite, non-zero constant (BLAS skips the
 product when alpha is 0, which would turn NaN/inf operands into 0); a scale
-only known at run time stays an elementwise node.
+only known at run time stays an elementwise node.  The last two rules fold
+weight decay, ``W - lr * (dot(X.T, g) + c * W)``, into one Gemm updating W in
+place (beta = 1 - lr*c): one pass over W instead of three.  Merging the two
+C terms is the one rule that is not exact beyond rounding: where C is
+infinite the graph gives ``inf - inf = NaN`` and the Gemm gives +-inf (a
+diverged weight either way); a resulting beta of 0 is never formed.
 
 ``gemm_epilogue`` (31): an activation applied to a Gemm is computed in place
 on its output, while the data is still in cache: ``tanh``, ``sigmoid``,
@@ -177,12 +185,15 @@ class _Product:
         self.var, self.op, self.inputs, self.shape_readers = var, op, inputs, shape_readers
 
 
-def _foldable_product(sweep, var, dtype):
+def _foldable_product(sweep, var, dtype, with_c=False):
+    """The Gemm computing ``var`` when a consumer may absorb it (``with_c``:
+    also one that already has a C operand), else None."""
     found = _gemm_of(sweep, var)
     if found is None:
         return None
     op, inputs = found
-    if op.beta != 0.0 or op.activation is not None or inputs[0].type.dtype != dtype:
+    if (op.beta != 0.0 and not with_c) or op.activation is not None or \
+            inputs[0].type.dtype != dtype:
         return None
     var = sweep.current(var)
     clients = sweep.clients(var)
@@ -222,27 +233,48 @@ def _dot_to_gemm(node):
     return Gemm(trans_a=trans_a, trans_b=trans_b)(a, b)
 
 
+def _in_dtype(value, dtype):
+    """A scale as the graph's constant would apply it: rounded to ``dtype``."""
+    return float(np.asarray(value, dtype=dtype))
+
+
 def _scale(sweep, inputs, name, dtype):
-    """k * G, G * k, -G for a C-less Gemm G."""
+    """k * G, G * k, -G for a Gemm G (k scales alpha and beta)."""
     if name == "neg":
-        product = _foldable_product(sweep, inputs[0], dtype)
+        product = _foldable_product(sweep, inputs[0], dtype, with_c=True)
         if product is None:
             return None
-        return _absorb(sweep, product, product.op.clone_with(alpha=-product.op.alpha))
+        op = product.op
+        return _absorb(sweep, product, op.clone_with(alpha=-op.alpha, beta=-op.beta))
     for g, k in ((inputs[0], inputs[1]), (inputs[1], inputs[0])):
         k = _scalar_constant(k)
         if not _usable_scale(k):
             continue
-        product = _foldable_product(sweep, g, dtype)
-        if product is not None:
-            # alpha is applied in the output dtype, like the graph's constant
-            alpha = float(np.asarray(product.op.alpha * k, dtype=dtype))
-            return _absorb(sweep, product, product.op.clone_with(alpha=alpha))
+        product = _foldable_product(sweep, g, dtype, with_c=True)
+        if product is None:
+            continue
+        op = product.op
+        alpha, beta = _in_dtype(op.alpha * k, dtype), _in_dtype(op.beta * k, dtype)
+        if _usable_scale(alpha) and (op.beta == 0.0 or _usable_scale(beta)):
+            return _absorb(sweep, product, op.clone_with(alpha=alpha, beta=beta))
     return None
 
 
+def _scaled_operand(var, dtype):
+    """(C, k) for ``k * C`` with k a usable scalar constant, else (var, 1.0)."""
+    owner = var.owner
+    if _elemwise_name(owner) == "mul" and len(owner.inputs) == 2:
+        for k, c in ((owner.inputs[0], owner.inputs[1]), (owner.inputs[1], owner.inputs[0])):
+            k = _scalar_constant(k)
+            c = _strip_left_pad(c)
+            if _usable_scale(k) and c.type.dtype == dtype:
+                return c, k
+    return var, 1.0
+
+
 def _add_c(sweep, inputs, name, dtype):
-    """G + C, C + G, G - C, C - G for a C-less Gemm G."""
+    """G + C, C + G, G - C, C - G (C possibly ``k * C``) for a C-less Gemm G;
+    C +- G for a Gemm G whose own C is that C."""
     x, y = inputs
     # (product operand, C operand, sign of the product, sign of C)
     candidates = [(x, y, 1.0, 1.0), (y, x, 1.0, 1.0)] if name == "add" else \
@@ -251,10 +283,21 @@ def _add_c(sweep, inputs, name, dtype):
         c = _strip_left_pad(c)
         if c.type.dtype != dtype:
             continue
-        product = _foldable_product(sweep, g, dtype)
-        if product is not None:
-            op = product.op.clone_with(alpha=product_sign * product.op.alpha, beta=c_sign)
-            return _absorb(sweep, product, op, c)
+        product = _foldable_product(sweep, g, dtype, with_c=True)
+        if product is None:
+            continue
+        op = product.op
+        if op.beta == 0.0:  # G +- k*C: C joins the product
+            c, k = _scaled_operand(c, dtype)
+            beta = _in_dtype(c_sign * k, dtype)
+            if _usable_scale(beta):
+                return _absorb(sweep, product, op.clone_with(
+                    alpha=product_sign * op.alpha, beta=beta), c)
+        elif _strip_left_pad(product.inputs[2]) is c:  # C +- Gemm(A, B, C): one C term
+            beta = _in_dtype(c_sign + product_sign * op.beta, dtype)
+            if _usable_scale(beta):
+                return _absorb(sweep, product, op.clone_with(
+                    alpha=product_sign * op.alpha, beta=beta))
     return None
 
 
