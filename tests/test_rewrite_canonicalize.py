@@ -91,6 +91,53 @@ def test_rule_structure_and_values(case, dtype):
     check_same(f, ref, SPECIAL.astype(dtype))
 
 
+# (expression of a and b, scalar ops it computes after canonicalization)
+NEGATIONS = {
+    "-a-b": (lambda a, b: -a - b, ["add", "neg"]),
+    "-(a+b)": (lambda a, b: -(a + b), ["add", "neg"]),
+    "-a+-b": (lambda a, b: (-a) + (-b), ["add", "neg"]),
+    "a--b": (lambda a, b: a - (-b), ["add"]),
+    "a+-b": (lambda a, b: a + (-b), ["sub"]),
+    "-b+a": (lambda a, b: (-b) + a, ["sub"]),
+    "1+-b": (lambda a, b: 1 + (-b), ["sub"]),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", sorted(NEGATIONS))
+def test_negations_have_one_spelling(case, dtype):
+    build, ops = NEGATIONS[case]
+    a, b = T.vector("a", dtype=dtype), T.vector("b", dtype=dtype)
+    f = graphc.function([a, b], build(a, b), on_unused_input="ignore")
+    ref = graphc.function([a, b], build(a, b), mode=NO_OPT, on_unused_input="ignore")
+    assert sorted(scalar_ops(f)) == ops
+    av = np.concatenate([SPECIAL, SPECIAL]).astype(dtype)
+    bv = np.concatenate([SPECIAL, np.roll(-SPECIAL, 3)]).astype(dtype)
+    check_same(f, ref, av, bv)
+
+
+def test_two_spellings_of_a_negated_sum_are_one_value():
+    a, b = T.dvectors("a", "b")
+    s = T.nnet.sigmoid
+    f, ref = compile_both([a, b], [s(-a - b), s(-(a + b)), s(a + b)])
+    names = scalar_ops(f)
+    assert names.count("sigmoid") == 2 and names.count("add") == 1 and names.count("neg") == 1
+    av, bv = np.array([1.0, -2.0, np.inf, np.nan]), np.array([-1.0, 0.5, 3.0, 0.0])
+    check_same(f, ref, av, bv)
+    # the one value that changes: the sign of an exactly zero sum
+    g, g_ref = compile_both([a, b], -a - b)
+    one, minus_one = np.array([1.0]), np.array([-1.0])
+    assert np.signbit(g(one, minus_one)[0]) and not np.signbit(g_ref(one, minus_one)[0])
+
+
+def test_negation_is_absorbed_only_in_the_result_dtype():
+    # -int8(-128) wraps to -128: (-i) - x is not -(i + x) in float64
+    i, x = T.vector("i", dtype="int8"), T.dvector("x")
+    f, ref = compile_both([i, x], [(-i) - x, x + (-i)])
+    assert scalar_ops(f).count("neg") == 1
+    check_same(f, ref, np.array([-128, 5, 0], "int8"), np.array([1.0, np.inf, -0.5]))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_constants_collect_across_chains(dtype):
     x = T.vector("x", dtype=dtype)

@@ -86,9 +86,11 @@ def test_nan_and_infinite_inputs_propagate():
         value, gradient = f(v)
         want = ref(v)[0]
     np.testing.assert_array_equal(value, want)  # nan, 0, -inf
-    # infinite inputs keep the original's values: sigmoid(-inf) is exactly 0
+    # the gradient sigmoid(-x) is its limit at +-inf; the unoptimized
+    # g / s * s * (1 - s) is 0 / 0 at -inf, where s is 0
+    np.testing.assert_array_equal(gradient, [np.nan, 0.0, 1.0])
     with np.errstate(all="ignore"):
-        np.testing.assert_array_equal(gradient, ref(v)[1])
+        assert np.isnan(ref(v)[1][2])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -233,17 +235,97 @@ def test_cancellation_keeps_unrelated_quotients():
             np.testing.assert_array_equal(got, want)
 
 
-def test_cancellation_keeps_infinite_inputs_exact():
+def test_cancellation_gives_the_limit_at_infinite_inputs():
     x, g = T.dvectors("x", "g")
     s = T.nnet.sigmoid(x)
     out = g / s * s * (1 - s)  # the gradient of log(sigmoid(x)) given g
     f, ref = both([x, g], out)
-    assert "switch" in scalar_ops(f)
+    names = scalar_ops(f)
+    # g * sigmoid(-x): no fallback to the unstable form, nothing divided
+    assert names.count("sigmoid") == 1 and not {"switch", "true_div", "reciprocal"} & set(names)
     v = np.array([-np.inf, np.inf, np.nan, -1000.0, 3.0])
     with np.errstate(all="ignore"):
         got, want = f(v, np.ones(5)), ref(v, np.ones(5))
-    np.testing.assert_array_equal(got[:3], want[:3])
+    np.testing.assert_array_equal(got[:3], [1.0, 0.0, np.nan])  # limits; NaN stays NaN
+    assert np.isnan(want[0]) and want[1] == 0.0
     np.testing.assert_allclose(got[3:], _sigmoid(-v[3:]))
+    # what multiplies the cancelled factor still propagates its inf and NaN
+    gv = np.array([np.inf, -np.inf, np.nan])
+    np.testing.assert_array_equal(f(np.zeros(3), gv), gv / 2)
+
+
+def test_sigmoid_of_a_quotient_is_its_limit_at_infinity():
+    x = T.dvector("x")
+    f, ref = both([x], T.exp(x) / (1 + T.exp(x)))
+    assert scalar_ops(f) == ["sigmoid"]
+    v = np.array([-np.inf, -800.0, -3.0, 0.0, 2.0, 800.0, np.inf, np.nan])
+    with np.errstate(all="ignore"):
+        got, want = f(v), ref(v)
+    np.testing.assert_allclose(got[2:5], want[2:5], rtol=1e-15)
+    # the original is inf / inf = NaN from v = 710 on; the limit is 1
+    assert np.isnan(want[5]) and np.isnan(want[6])
+    np.testing.assert_array_equal(got[[0, 1, 5, 6, 7]], [0.0, 0.0, 1.0, 1.0, np.nan])
+
+
+def _logistic_regression(dtype):
+    """W2 (Ketkar's logistic regression step): inputs, [p, loss, dw, db]."""
+    X, y = T.matrix("X", dtype=dtype), T.vector("y", dtype=dtype)
+    w, b = T.vector("w", dtype=dtype), T.scalar("b", dtype=dtype)
+    p = 1 / (1 + T.exp(-T.dot(X, w) - b))
+    loss = T.mean(-y * T.log(p) - (1 - y) * T.log(1 - p))
+    return [X, y, w, b], [p, loss, *T.grad(loss, [w, b])]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logistic_regression_computes_one_sigmoid_and_one_softplus(dtype):
+    inputs, outputs = _logistic_regression(dtype)
+    f, ref = both(inputs, outputs)
+    names = scalar_ops(f)
+    # p = sigmoid(z), the loss from softplus(+-z) (one exp and one log1p in
+    # the kernel), the gradient (sigmoid(z) - y) / n: its sigmoid is p's
+    assert names.count("sigmoid") == 1 and set(names).isdisjoint(
+        {"exp", "log", "log1p", "switch", "true_div", "sqr"})
+    rng = np.random.default_rng(3)
+    xv = rng.standard_normal((40, 5)).astype(dtype)
+    wv, bv = rng.standard_normal(5).astype(dtype), np.asarray(0.3, dtype)
+    labels = (rng.random(40) < 0.5).astype(dtype)
+    agree_where_finite(f, ref, xv, labels, wv, bv)
+    agree_where_finite(f, ref, xv, rng.random(40).astype(dtype), wv, bv)  # soft labels
+    # logits of hundreds: the unoptimized graph overflows, this one is exact
+    big = xv * 200
+    p, loss, dw, db = f(big, labels, wv, bv)
+    z = big.astype(float) @ wv.astype(float) + float(bv)
+    g = (_sigmoid(z) - labels) / 40
+    np.testing.assert_allclose(loss, np.mean(np.logaddexp(0, z) - labels * z), **tols(dtype))
+    np.testing.assert_allclose(dw, big.T.astype(float) @ g, **tols(dtype))
+    np.testing.assert_allclose(db, g.sum(), **tols(dtype))
+
+
+def test_complementary_sigmoids_need_the_same_other_factors():
+    x, y, c = T.dvectors("x", "y", "c")
+    s = T.nnet.sigmoid
+    cases = {  # output, sigmoids left
+        "paired": ((1 - y) * s(x) * c - c * y * s(-x), 1),
+        "mirrored": (-(y * s(-x)) + s(x) * (1 - y), 1),
+        "negated": (-(c * y * s(-x) - c * s(x) * (1 - y)), 1),
+        "other_factor": ((1 - y) * s(x) * c - y * s(-x), 2),
+        "same_sign": ((1 - y) * s(x) + y * s(-x), 2),
+        "other_weight": ((1 - y) * s(x) - c * s(-x), 2),
+    }
+    xv = np.array([-np.inf, -800.0, -2.0, 0.0, 0.5, 3.0, 800.0, np.inf, np.nan, 1.0, np.inf])
+    yv = np.array([0.0, 1.0, 0.25, 1.0, 0.0, np.nan, 0.5, 1.0, 0.0, np.inf, np.inf])
+    cv = np.array([2.0, 0.5, 1.0, -3.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    for name, (out, sigmoids) in cases.items():
+        f = graphc.function([x, y, c], out, on_unused_input="ignore")
+        ref = graphc.function([x, y, c], out, mode=NO_OPT, on_unused_input="ignore")
+        assert scalar_ops(f).count("sigmoid") == sigmoids, name
+        with np.errstate(all="ignore"):
+            got, want = f(xv, yv, cv), ref(xv, yv, cv)
+        np.testing.assert_allclose(got[:-1], want[:-1], rtol=1e-15, atol=1e-300)  # NaN too
+        if sigmoids == 1:  # 1 - inf where the original is -inf * 1 - inf * 0
+            assert got[-1] == -np.inf and np.isnan(want[-1]), name
+        else:
+            np.testing.assert_array_equal(got[-1], want[-1])
 
 
 def test_stability_is_in_fast_run_only():

@@ -32,8 +32,17 @@ pass asks sympy which scalar ops are strictly positive, once per op.)
 Powers are rewritten only for the exponents NumPy's own ``power`` computes
 the same way (0, 1, 2, 0.5, -1) or whose product forms agree with ``pow`` on
 every special value (3, 4, -2); ``x ** 1.5`` is left alone because
-``pow(-inf, 1.5)`` is +inf while ``x * sqrt(x)`` is NaN.  The one sign-of-zero
-difference accepted is ``-0.0 + 0`` -> ``-0.0``.
+``pow(-inf, 1.5)`` is +inf while ``x * sqrt(x)`` is NaN.
+
+Negations have one spelling, so that merging and the stability rules' keys
+see equal values as equal (``sigmoid(-a - b)`` and ``sigmoid(-(a + b))`` were
+two sigmoids): a negation an add or sub can absorb goes, ``a + (-b)`` ->
+``a - b`` and ``a - (-b)`` -> ``a + b`` (exact: IEEE defines subtraction so),
+and one that it cannot moves outside the sum, ``(-a) - b`` and
+``(-a) + (-b)`` -> ``-(a + b)``, which shares ``a + b``.  Only in the
+result's float dtype (``-int8(-128)`` wraps).  The sign-of-zero
+differences accepted: ``-0.0 + 0`` -> ``-0.0``, and ``-(a + b)`` is -0.0
+where a + b is exactly 0 and ``(-a) - b`` is +0.0.
 """
 
 import collections
@@ -142,7 +151,7 @@ class SweepRewrite(GraphRewrite):
         fired = len(self.mapping)
         fgraph.replace_all(list(self.mapping.items()))
         self.fgraph = self.mapping = self._built = self._bsrc = self._origin = None
-        self._originals = self._order = self._order_rank = self._built_rank = None
+        self._order = self._order_rank = self._built_rank = None
         self.shapes = self._drops = None
         return fired
 
@@ -154,7 +163,6 @@ class SweepRewrite(GraphRewrite):
         self._built = {}
         self._bsrc = {}
         self._origin = {}
-        self._originals = {}
         self._drops = []
         self._blocked = blocked
         self._rule_var = None
@@ -170,6 +178,11 @@ class SweepRewrite(GraphRewrite):
             # Rules read the node's inputs through the mapping; a node no
             # rule changes is not copied: replace_all rewires it at the end.
             old = new = node.outputs[0]
+            merge = self._merge_key(node)
+            same = self._built.get(merge[0]) if merge is not None else None
+            if same is not None and same[0].type == old.type:
+                self.mapping[old] = same[0]  # computed already: merged
+                continue
             self._current = old
             for _ in range(LOCAL_FIXPOINT_LIMIT):
                 try:
@@ -188,6 +201,19 @@ class SweepRewrite(GraphRewrite):
             if new is not old:
                 self.mapping[old] = new
                 self._origin.setdefault(new, old)
+            if merge is not None:
+                self._built.setdefault(merge[0], (new, merge[1]))
+
+    def _merge_key(self, node):
+        """(``make``'s key, inputs) of an elementwise node read through the
+        mapping, else None.  A later node (of the graph, or built by a rule)
+        with the same key computes the same value, so the sweep merges it:
+        two spellings the rules make one (``-a - b`` and ``-(a + b)``) are
+        one node before fusion, which would compute both."""
+        if not isinstance(node.op, (Elemwise, DimShuffle)):
+            return None
+        inputs = tuple(self.inputs_of(node.outputs[0]))
+        return (node.op, tuple(map(id, inputs))), inputs
 
     # -- operands a rule stops reading
     def may_drop(self):
@@ -271,20 +297,7 @@ class SweepRewrite(GraphRewrite):
         if owner is None:
             return []
         mapping = self.mapping
-        kept = self._originals.get(owner) if self._originals else None
-        if kept is None:
-            return [mapping.get(i, i) for i in owner.inputs]
-        return [i if i is kept else mapping.get(i, i) for i in owner.inputs]
-
-    def reads_original(self, var, original):
-        """``var``'s node reads ``original`` itself, not its replacement: a
-        rule's result that keeps the expression it replaces (stability's
-        ``switch(finite, stable, original)``).  Reading through the mapping
-        there would lead back to the result (a cycle that walks of the
-        rewritten graph never leave); ``replace_all`` leaves the node
-        reading ``original`` too, as it only rewires the old graph."""
-        if var.owner is not None:
-            self._originals[var.owner] = original
+        return [mapping.get(i, i) for i in owner.inputs]
 
     def single_client(self, var):
         """Whether ``var`` feeds only one node (a fresh variable counts with
@@ -613,6 +626,13 @@ class Canonicalize(SweepRewrite):
         for v, c in ((a, b), (b, a)):
             if is_constant_all(c, 0) and self.shape_covered(c, v):
                 return v
+        na, nb = self._negated(a, var), self._negated(b, var)
+        if na is not None and nb is not None:  # (-a) + (-b) -> -(a + b)
+            return self.elem(scal.neg, self.elem(scal.add, na, nb))
+        if nb is not None:  # a + (-b) = a - b exactly
+            return self.elem(scal.sub, a, nb)
+        if na is not None:
+            return self.elem(scal.sub, b, na)
         return self._collect(var, ins, "add", np.add, _same_sign)
 
     def _r_sub(self, var, ins):
@@ -624,7 +644,20 @@ class Canonicalize(SweepRewrite):
         if isinstance(b, Constant) and var.dtype.startswith("float") and b.dtype == var.dtype:
             # x - c = x + (-c) exactly; the add form joins constant collection
             return self.elem(scal.add, a, const_like(-b.data, b.dtype, b.ndim))
+        nb = self._negated(b, var)
+        if nb is not None:  # a - (-b) = a + b exactly
+            return self.elem(scal.add, a, nb)
+        na = self._negated(a, var)
+        if na is not None:  # (-a) - b -> -(a + b)
+            return self.elem(scal.neg, self.elem(scal.add, na, b))
         return None
+
+    def _negated(self, v, out):
+        """``a`` where ``v`` is ``-a`` in ``out``'s float dtype (the negation
+        an add or sub computing ``out`` can absorb exactly), else None."""
+        if scalar_name(v) != "neg" or not _float_of(v, out):
+            return None
+        return self.inputs_of(v)[0]
 
     def _r_mul(self, var, ins):
         a, b = ins

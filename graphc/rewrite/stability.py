@@ -11,7 +11,7 @@ Forward patterns (one topological sweep, see ``canonicalize.SweepRewrite``):
 Gradients: ``function`` rewrites the graph after ``grad`` built it, so the
 gradients of the unstable forms are in the graph too, and they are what
 overflows (``g / sigmoid(x) * sigmoid(x) * (1 - sigmoid(x))`` is NaN where
-sigmoid underflows).  Three rules make them stable:
+sigmoid underflows).  Four rules make them stable:
 
 - *cancellation in products*: a product of factors (through mul, true_div,
   reciprocal, neg) drops a factor that is both in the numerator and the
@@ -23,19 +23,35 @@ sigmoid underflows).  Three rules make them stable:
   ``sigmoid(v)``).  A product with a sum factor whose terms have such
   denominators is distributed over the sum first (the gradient of
   binary cross-entropy: ``(a / p - b / (1 - p)) * p * (1 - p)``);
+- *complements in sums*: terms ``P (1 - y) sigmoid(v)`` and ``-P y
+  sigmoid(-v)`` of one sum -> ``P (sigmoid(v) - y)`` (``sigmoid(-v) = 1 -
+  sigmoid(v)``): the gradient of binary cross-entropy of ``sigmoid(z)``,
+  which the cancellation leaves as ``(1 - y) sigmoid(z) - y sigmoid(-z)``, is
+  ``sigmoid(z) - y``, reusing the forward pass's sigmoid;
 - ``SoftmaxGrad(u / sm, sm)`` (the gradient through ``log(softmax)``, also
   when ``u / sm[idx]`` was scattered into zeros by an index's gradient) ->
   ``u - sm * sum(u)``, the log-softmax gradient;
 - ``exp(x) * (g / sum(exp(x)))`` (the gradient through ``log(sum(exp(x)))``)
   -> ``exp(x - logsumexp(x)) * g``.
 
-These rewrites change values only where the unoptimized graph over- or
-underflowed at finite inputs: a cancellation is wrapped in
-``switch(v - v == 0, stable, original)`` over the cancelled factors'
-arguments, so infinite and NaN inputs give exactly what the original gave.
-The softmax rules keep NaN propagation through ``sm``; a row with a -inf
-logit gets the limit value (the original is NaN there).
+Values: at finite inputs these rewrites change results only where the
+unoptimized graph over- or underflowed, and by rounding elsewhere (the
+complements: by rounding of the larger terms, so ``sigmoid(40) - 1`` is 0
+where ``-sigmoid(-40)`` is -4e-18, as NumPy's ``p - y`` gives).  At
++-inf they give the limit of the function where the unstable original
+computes inf/inf, 0 * inf or inf - inf: the gradient of
+``log(sigmoid(x))`` is 1 at x = -inf (the original: NaN), ``exp(v) / (1 +
+exp(v))`` is 1 at v = +inf -- what Theano and PyTensor give.  NaN still
+propagates: a cancelled factor's argument must still be read by the result
+(``_reaches``), so a bare ``exp(x) / exp(x)`` is left alone.  (Keeping the
+original's values at inf, with ``switch(finite, stable, original)``, made
+every call compute the unstable graph as well, a vector select evaluating
+both branches: W2's two elementwise kernels computed seven transcendentals
+per element instead of two.)  The softmax rules keep NaN propagation
+through ``sm``; a row with a -inf logit gets the limit value too.
 """
+
+import collections
 
 import numpy as np
 
@@ -52,9 +68,13 @@ from .canonicalize import (Canonicalize, conform, const_like, is_all_ones_shape,
 from .engine import pipeline
 
 _PRODUCT_OPS = ("mul", "true_div", "reciprocal", "neg")
+_SUM_OPS = ("add", "sub", "neg")
 
 #: Products with more factors than this are left alone (keeps the pass linear).
 MAX_FACTORS = 32
+#: Terms of a sum searched for complementary sigmoids: every sum is searched,
+#: also each of a chain of them (a residual recurrence), so the window is small.
+MAX_COMPLEMENT_TERMS = 8
 
 _POSITIVE = {}
 
@@ -102,7 +122,7 @@ class Stabilize(Canonicalize):
     def apply(self, fgraph):
         self._keys = {}
         self._key_ids = {}
-        self._guard_args = []
+        self._cancelled_args = []
         try:
             return super().apply(fgraph)
         finally:
@@ -127,26 +147,36 @@ class Stabilize(Canonicalize):
                 return self.elem(scal.softplus, self.inputs_of(x)[0])
             return None
         if name == "sub":
-            one, s = self.inputs_of(var)
-            if is_constant_all(one, 1) and is_all_ones_shape(one) and scalar_name(s) == "sigmoid":
+            s = self._one_minus(var)
+            if s is not None and scalar_name(s) == "sigmoid":
                 return self.elem(scal.sigmoid, self.negate(self.inputs_of(s)[0]))
-            return None
+        if name in _SUM_OPS and not self._inside(var, _SUM_OPS):
+            merged = self._complements(var)
+            if merged is not None:
+                return merged
         if name == "neg":
             fused = self._crossentropy(var)
             if fused is not None:
                 return fused
-        if name in _PRODUCT_OPS and not self._inside_product(var):
+        if name in _PRODUCT_OPS and not self._inside(var, _PRODUCT_OPS):
             return self._product(var)
         return None
 
-    def _inside_product(self, var):
-        """``var`` only feeds a larger product, which is rewritten as a whole
-        (so a cancellation sees every factor at once)."""
+    def _inside(self, var, names):
+        """``var`` only feeds a larger product (sum), which is rewritten as a
+        whole (so a cancellation sees every factor at once)."""
         clients = self.fgraph.clients.get(var)
         if not clients or len(clients) != 1 or clients[0][0] == "output":
             return False
         parent = clients[0][0].outputs[0]
-        return parent.dtype == var.dtype and scalar_name(parent) in _PRODUCT_OPS
+        return parent.dtype == var.dtype and scalar_name(parent) in names
+
+    def _one_minus(self, v):
+        """``y`` where ``v`` is ``1 - y`` (a broadcast scalar 1), else None."""
+        if scalar_name(v) != "sub":
+            return None
+        one, y = self.inputs_of(v)
+        return y if is_constant_all(one, 1) and is_all_ones_shape(one) else None
 
     # -- structure helpers
     def negate(self, v):
@@ -262,7 +292,7 @@ class Stabilize(Canonicalize):
                 i = num_keys.index(k)
                 removed.append(prod.num.pop(i))
                 num_keys.pop(i)
-                self._guard_args.append(v)  # inf / inf at v = +inf
+                self._cancelled_args.append(v)  # inf / inf at v = +inf: now 1
                 s = self.elem(scal.sigmoid, v)
             else:  # 1 / (1 + exp(v)) = sigmoid(-v)
                 s = self.elem(scal.sigmoid, self.negate(v))
@@ -283,7 +313,7 @@ class Stabilize(Canonicalize):
                 i = num_keys.index(k)
                 removed.extend([prod.num.pop(i), d])
                 num_keys.pop(i)
-                self._guard_args.append(self.inputs_of(d)[0])
+                self._cancelled_args.append(self.inputs_of(d)[0])
             else:
                 den.append(d)
         return den
@@ -300,13 +330,14 @@ class Stabilize(Canonicalize):
         out = num if den is None else self.elem(scal.true_div, num, den)
         return self.elem(scal.neg, out) if prod.sign < 0 else out
 
-    def flatten_sum(self, var):
-        """``var`` as [(sign, term)] through same-dtype add/sub/neg."""
+    def flatten_sum(self, var, limit=MAX_FACTORS):
+        """``var`` as [(sign, term)] through same-dtype add/sub/neg (at most
+        about ``limit`` terms: the rest stay sums)."""
         terms, stack = [], [(var, 1)]
         while stack:
             v, sign = stack.pop()
             name = scalar_name(v) if v.dtype == var.dtype else None
-            if len(terms) + len(stack) >= MAX_FACTORS:
+            if len(terms) + len(stack) >= limit:
                 name = None
             if name == "add":
                 stack.extend((i, sign) for i in self.inputs_of(v))
@@ -322,10 +353,10 @@ class Stabilize(Canonicalize):
     # -- rules
     def _product(self, var):
         """Simplify the product rooted at ``var`` (repeatedly: sigmoid-ifying
-        can enable a distribution); where a cancelled factor's argument is
-        infinite or NaN the original expression is kept (``switch``), so the
-        rewrite only changes values that over- or underflowed at finite inputs."""
-        self._guard_args = []
+        can enable a distribution).  The result must still read every
+        cancelled factor's argument (``_reaches``), so a NaN there still
+        gives NaN."""
+        self._cancelled_args = []
         current = var
         for _ in range(4):
             step = self._product_step(current)
@@ -334,18 +365,61 @@ class Stabilize(Canonicalize):
             current = conform(step, var, donors=self.inputs_of(var))
             if current is None:
                 return None
-        if current is var or not self._reaches(current, self._guard_args):
+        if current is var or not self._reaches(current, self._cancelled_args):
             return None
-        finite = None
-        for v in {self.key(v): v for v in map(self._unnegated, self._guard_args)}.values():
-            # v - v is 0 exactly when v is finite (NaN for inf and NaN)
-            ok = self.elem(scal.eq, self.elem(scal.sub, v, v), const_like(0, v.dtype, v.ndim))
-            finite = ok if finite is None else self.elem(scal.and_, finite, ok)
-        if finite is None:
-            return current
-        guarded = self.elem(scal.switch, finite, current, var)
-        self.reads_original(guarded, var)
-        return conform(guarded, var, donors=self.inputs_of(var))
+        return current
+
+    def _complements(self, var):
+        """Terms ``P (1 - y) sigmoid(v)`` and ``-P y sigmoid(-v)`` of the sum
+        rooted at ``var`` (P: the same other factors) -> ``P (sigmoid(v) - y)``,
+        as ``sigmoid(-v) = 1 - sigmoid(v)``: the gradient of binary
+        cross-entropy, which the product rules leave as two sigmoids,
+        becomes the sigmoid the forward pass computes anyway.  (The softplus
+        twin, ``(1 - y) softplus(v) + y softplus(-v) = softplus(v) - y v``,
+        is not used: it is NaN at v = +inf, and softplus(+-v) share their
+        exp and log1p in the compiled kernel.)  The sweep retries the rules
+        on the new sum, so each pair is found in turn."""
+        if not var.dtype.startswith("float"):
+            return None
+        terms = self.flatten_sum(var, limit=MAX_COMPLEMENT_TERMS)
+        products = [self.flatten_product(t) for _, t in terms]
+        if not any(scalar_name(f) == "sigmoid" for p in products for f in p.num):
+            return None
+        flat = [(sign * p.sign, p, collections.Counter(map(self.key, p.num)),
+                 collections.Counter(map(self.key, p.den)))
+                for (sign, _), p in zip(terms, products)]
+        for i, (sign, p, num, den) in enumerate(flat):
+            sigmoids = [a for a, f in enumerate(p.num)
+                        if scalar_name(f) == "sigmoid" and f.dtype == var.dtype]
+            for a in sigmoids:
+                for b, w in enumerate(p.num):
+                    y = self._one_minus(w)
+                    if b == a or y is None or y.dtype != var.dtype:
+                        continue
+                    j = self._complement_term(flat, i, p.num[a], w, y)
+                    if j is None:
+                        continue
+                    rest = [f for k, f in enumerate(p.num) if k not in (a, b)]
+                    merged = self.elem(scal.sub, p.num[a], y)
+                    term = self.build_product(_Product(1, rest + [merged], p.den), var)
+                    kept = [(s, t) for k, (s, t) in enumerate(terms) if k not in (i, j)]
+                    new = self.build_sum(kept + [(sign, term)])
+                    return self._finish(new, var, [terms[i][1], terms[j][1]])
+        return None
+
+    def _complement_term(self, flat, i, sig, w, y):
+        """The index of the term of ``flat`` (``_complements``) that pairs
+        with term i: of the opposite sign, with term i's factors but
+        ``sigmoid(-v)`` for ``sig`` = sigmoid(v) and ``y`` for ``w`` = 1 - y;
+        else None."""
+        sign, _, num, den = flat[i]
+        flipped = self.elem(scal.sigmoid, self.negate(self.inputs_of(sig)[0]))
+        want = num - collections.Counter([self.key(sig), self.key(w)])
+        want.update([self.key(flipped), self.key(y)])
+        for j, (sign_j, _, num_j, den_j) in enumerate(flat):
+            if j != i and sign_j == -sign and num_j == want and den_j == den:
+                return j
+        return None
 
     def _reaches(self, var, targets, limit=64):
         """Every target is among the first ``limit`` ancestors of ``var``: the
@@ -399,14 +473,25 @@ class Stabilize(Canonicalize):
             if not any(self.key(d) in positive_keys for _, p in flat for d in p.den):
                 continue
             others = prod.num[:k] + prod.num[k + 1:]
-            total, donors = None, [s] + others + prod.den
+            built, donors = [], [s] + others + prod.den
             for sign, p in flat:
-                term = _Product(sign * p.sign * prod.sign, p.num + others, p.den + prod.den)
+                term = _Product(1, p.num + others, p.den + prod.den)
                 donors.extend(self.simplify(term))
-                built = self.build_product(term, var)
-                total = built if total is None else self.elem(scal.add, total, built)
-            return self._finish(total, var, donors)
+                built.append((sign * p.sign * prod.sign, self.build_product(term, var)))
+            return self._finish(self.build_sum(built), var, donors)
         return None
+
+    def build_sum(self, terms):
+        """The sum of ``[(sign, term)]``: positive terms first, negative ones
+        subtracted (one negation only if no term is positive)."""
+        terms = sorted(terms, key=lambda t: t[0] < 0)
+        total = None
+        for sign, term in terms:
+            if total is None:
+                total = term
+            else:
+                total = self.elem(scal.add if sign == terms[0][0] else scal.sub, total, term)
+        return total if terms[0][0] > 0 else self.elem(scal.neg, total)
 
     def _softmax_of_exp(self, prod):
         """``exp(x) * dimshuffle(q / sum(exp(x), axes))``, the gradient through

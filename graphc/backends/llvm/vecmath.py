@@ -1044,13 +1044,19 @@ def _cosh(m, x):
 def _sigmoid(m, x):
     e = _exp_core(m, m.neg(m.fabs(x)))
     num = m.select(m.cmp("<", x, m.c(0.0)), e, m.c(1.0))
-    return m.div(num, m.add(m.c(1.0), e))
+    return _nan_of(m, x, m.div(num, m.add(m.c(1.0), e)))
 
 
 def _softplus(m, x):
     e = _exp_core(m, m.neg(m.fabs(x)))
     pos = m.select(m.cmp(">", x, m.c(0.0)), x, m.c(0.0))
-    return m.add(pos, _log1p(m, e))
+    return _nan_of(m, x, m.add(pos, _log1p(m, e)))
+
+
+def _nan_of(m, x, res):
+    """``res``, or x itself where x is NaN: NumPy passes the input's NaN
+    through (its sign included), while ``-|x|`` would flip the sign."""
+    return m.select(m.isnan(x), x, res)
 
 
 # ====================================================================== erf
