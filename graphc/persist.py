@@ -195,7 +195,7 @@ class _Encoder:
                 "props": {f: self.value(getattr(op, f)) for f in fields}}
 
     def kernel(self, k):
-        from .kernel.ir import KApply, KConst, KInput, KReduced
+        from .kernel.ir import KApply, KConst, KInput, KReduced, KShape
 
         index = {}
         nodes = []
@@ -204,6 +204,8 @@ class _Encoder:
                 entry = {"in": node.index, "dtype": node.dtype}
             elif isinstance(node, KReduced):
                 entry = {"reduced": node.index, "dtype": node.dtype}
+            elif isinstance(node, KShape):
+                entry = {"dim": [node.index, node.axis]}
             elif isinstance(node, KConst):
                 entry = {"const": self.value(node.value.item()), "dtype": node.dtype}
             elif isinstance(node, KApply):
@@ -213,7 +215,8 @@ class _Encoder:
                 raise PersistError(f"unknown kernel node {node!r}")
             index[node] = len(nodes)
             nodes.append(entry)
-        doc = {"inputs": [[i.dtype, i.ndim, list(i.broadcastable)] + ([True] if i.epilogue else [])
+        doc = {"inputs": [[i.dtype, i.ndim, list(i.broadcastable)]
+                          + ([i.epilogue, True] if i.shape_only else [True] if i.epilogue else [])
                           for i in k.inputs],
                "nodes": nodes, "outputs": [index[o] for o in k.outputs], "ndim": k.ndim,
                "reduce": None if k.reduce is None else [k.reduce.kind, list(k.reduce.axes)]}
@@ -271,7 +274,8 @@ class _Decoder:
                                f"{exc}") from None
 
     def kernel(self, entry):
-        from .kernel.ir import KApply, KConst, Kernel, KernelInput, KInput, KReduced, Reduction
+        from .kernel.ir import (KApply, KConst, Kernel, KernelInput, KInput, KReduced, KShape,
+                                Reduction)
 
         nodes = []
         for n in entry["nodes"]:
@@ -279,6 +283,8 @@ class _Decoder:
                 nodes.append(KInput(n["in"], n["dtype"]))
             elif "reduced" in n:
                 nodes.append(KReduced(n["reduced"], n["dtype"]))
+            elif "dim" in n:
+                nodes.append(KShape(*n["dim"]))
             elif "const" in n:
                 nodes.append(KConst(self.value(n["const"]), n["dtype"]))
             else:

@@ -25,6 +25,14 @@ A Kernel is a fused elementwise computation over one loop nest:
   expressions; the raw reductions stay internal unless the epilogue lists a
   ``KReduced`` itself.  Without one, ``results`` is ``outputs`` (unchanged).
 
+* ``KShape(k, axis)`` — an int64 leaf: the length of dimension ``axis`` of
+  input ``k``'s *whole* array (not of the part of the loop a thread runs),
+  the same at every loop position, so that ``sum(x) / x.shape[0]`` or the
+  ``1/n`` of ``mean``'s gradient needs no ``Shape``/``Subtensor`` nodes of
+  its own.  It may read any input, in the loop body or the epilogue; an
+  input flagged ``KernelInput(..., shape_only=True)`` is read by ``KShape``
+  leaves only: its elements are never read and it does not shape the loop.
+
 ``strict_broadcast`` kernels belong to a graph compiled under the strict
 broadcasting rule (``graphc.graph.shape_feature``): an input dim not flagged
 ``broadcastable`` that is 1 at run time while the loop's is longer raises
@@ -100,6 +108,19 @@ class KInput(KNode):
         self._intern(("in", self.index, self.dtype))
 
 
+class KShape(KNode):
+    """The length of dimension ``axis`` of kernel input ``index`` (int64;
+    dimensions count from the input's first, as for the graph variable)."""
+
+    __slots__ = ("index", "axis")
+
+    def __init__(self, index, axis):
+        self.index = int(index)
+        self.axis = int(axis)
+        self.dtype = "int64"
+        self._intern(("shape", self.index, self.axis))
+
+
 class KReduced(KNode):
     """The reduced value of kernel output ``index`` at the current position of
     the output space (epilogue expressions only)."""
@@ -159,21 +180,32 @@ class KernelInput:
     """Dtype and rank of one input array; ``broadcastable`` marks the
     dimensions known (statically) to be 1, i.e. read with stride 0;
     ``epilogue`` inputs are read in the reduced output space, by the
-    epilogue only (see the module docstring)."""
+    epilogue only; ``shape_only`` inputs are read by ``KShape`` leaves only
+    (see the module docstring)."""
 
-    __slots__ = ("dtype", "ndim", "broadcastable", "epilogue")
+    __slots__ = ("dtype", "ndim", "broadcastable", "epilogue", "shape_only")
 
-    def __init__(self, dtype, ndim, broadcastable=None, epilogue=False):
+    def __init__(self, dtype, ndim, broadcastable=None, epilogue=False, shape_only=False):
         self.dtype = _dtype_name(dtype)
         self.ndim = int(ndim)
         self.broadcastable = tuple(bool(b) for b in (broadcastable or (False,) * self.ndim))
         self.epilogue = bool(epilogue)
+        self.shape_only = bool(shape_only)
         if len(self.broadcastable) != self.ndim:
             raise ValueError("broadcastable must have one flag per dimension")
+        if self.epilogue and self.shape_only:
+            raise ValueError("a kernel input is read in the epilogue or for its shape, not both")
+
+    @property
+    def in_loop(self):
+        """Whether the loop body reads this input's elements (and its shape
+        takes part in the loop shape)."""
+        return not (self.epilogue or self.shape_only)
 
     def text(self):
         dims = ",".join("1" if b else "n" for b in self.broadcastable)
-        return f"{self.dtype}[{dims}]" + ("@out" if self.epilogue else "")
+        return f"{self.dtype}[{dims}]" + ("@out" if self.epilogue else "") \
+            + ("@shape" if self.shape_only else "")
 
 
 class Reduction:
@@ -219,7 +251,7 @@ class Kernel:
         self.epilogue = None if epilogue is None else tuple(epilogue)
         for k, inp in enumerate(self.inputs):
             limit = self.out_ndim if inp.epilogue else self.ndim
-            if inp.ndim > limit:
+            if not inp.shape_only and inp.ndim > limit:
                 space = "output" if inp.epilogue else "loop"
                 raise ValueError(f"kernel input {k} has rank {inp.ndim} > {space} rank {limit}")
         if reduce is not None and any(a >= self.ndim for a in reduce.axes):
@@ -246,9 +278,14 @@ class Kernel:
         """Body nodes read loop-space inputs; epilogue nodes read reduced
         values and output-space inputs (a literal may appear in both)."""
         for node in nodes:
-            if isinstance(node, KInput):
+            if isinstance(node, KShape):
+                if node.index >= len(self.inputs) or node.axis >= self.inputs[node.index].ndim:
+                    raise ValueError(f"{node!r} reads a dimension the kernel's inputs lack")
+            elif isinstance(node, KInput):
                 if node.index >= len(self.inputs) or node.dtype != self.inputs[node.index].dtype:
                     raise ValueError(f"{node!r} does not match the kernel's inputs")
+                if self.inputs[node.index].shape_only:
+                    raise ValueError(f"{node!r} reads the elements of a shape-only input")
                 if self.inputs[node.index].epilogue != in_epilogue:
                     where = "the epilogue" if in_epilogue else "the loop body"
                     raise ValueError(f"{where} reads input {node.index} of the other space")
@@ -290,6 +327,8 @@ class Kernel:
                 names[node] = f"r{node.index}"
             elif isinstance(node, KConst):
                 names[node] = f"{node.value.item()!r}:{node.dtype}"
+            elif isinstance(node, KShape):
+                names[node] = f"shape(i{node.index})[{node.axis}]"
             else:
                 name = f"t{len(lines) - 1}"
                 args = ", ".join(names[a] for a in node.args)
@@ -315,23 +354,41 @@ class Kernel:
         epilogue into its reduction loop runs instead."""
         if self.epilogue is None:
             raise ValueError("split_epilogue: the kernel has no epilogue")
-        loop = [k for k, inp in enumerate(self.inputs) if not inp.epilogue]
+        loop = [k for k, inp in enumerate(self.inputs) if inp.in_loop]
         late = [k for k, inp in enumerate(self.inputs) if inp.epilogue]
-        body_map = {KInput(k, self.inputs[k].dtype): KInput(j, self.inputs[k].dtype)
-                    for j, k in enumerate(loop)}
-        body = Kernel([self.inputs[k] for k in loop], map_leaves(self.outputs, body_map),
-                      self.ndim, self.reduce, strict_broadcast=self.strict_broadcast)
+        body_roots, body_specs, loop = self._rebased(self.outputs, loop, 0, {})
+        body = Kernel(body_specs, body_roots, self.ndim, self.reduce,
+                      strict_broadcast=self.strict_broadcast)
         nred = len(self.outputs)
-        tail_map = {KReduced(k, o.dtype): KInput(k, o.dtype) for k, o in enumerate(self.outputs)}
-        tail_map.update((KInput(k, self.inputs[k].dtype), KInput(nred + j, self.inputs[k].dtype))
-                        for j, k in enumerate(late))
+        reduced = {KReduced(k, o.dtype): KInput(k, o.dtype) for k, o in enumerate(self.outputs)}
+        tail_roots, tail_specs, late = self._rebased(self.epilogue, late, nred, reduced)
         specs = [KernelInput(o.dtype, self.out_ndim, self.reduced_broadcastable)
                  for o in self.outputs]
-        specs += [KernelInput(self.inputs[k].dtype, self.inputs[k].ndim,
-                              self.inputs[k].broadcastable) for k in late]
-        tail = Kernel(specs, map_leaves(self.epilogue, tail_map), self.out_ndim,
+        tail = Kernel(specs + tail_specs, tail_roots, self.out_ndim,
                       strict_broadcast=self.strict_broadcast)
         return body, tail, loop, late
+
+    def _rebased(self, roots, read, offset, replace):
+        """``roots`` as expressions of a kernel whose inputs ``offset``,
+        ``offset + 1``, ... are this kernel's inputs ``read`` (read as loop
+        inputs) followed by every other input a ``KShape`` leaf of ``roots``
+        reads (as shape-only inputs); ``replace`` maps further leaves.
+        Returns (roots, input specs, this kernel's index of each input)."""
+        nodes = _toposort(roots)
+        indices = list(read)
+        extra = sorted({n.index for n in nodes if isinstance(n, KShape)} - set(indices))
+        indices += extra
+        position = {k: offset + j for j, k in enumerate(indices)}
+        replace = dict(replace)
+        for node in nodes:
+            if isinstance(node, KInput):
+                replace[node] = KInput(position[node.index], node.dtype)
+            elif isinstance(node, KShape):
+                replace[node] = KShape(position[node.index], node.axis)
+        specs = [KernelInput(self.inputs[k].dtype, self.inputs[k].ndim,
+                             self.inputs[k].broadcastable, shape_only=k in extra)
+                 for k in indices]
+        return map_leaves(roots, replace), specs, indices
 
     @functools.cached_property
     def reduced_broadcastable(self):
@@ -341,7 +398,7 @@ class Kernel:
             return ()
         flags = [True] * self.ndim
         for inp in self.inputs:
-            if not inp.epilogue:
+            if inp.in_loop:
                 off = self.ndim - inp.ndim
                 for d, b in enumerate(inp.broadcastable):
                     flags[d + off] = flags[d + off] and b
@@ -351,7 +408,7 @@ class Kernel:
         """For a ``strict_broadcast`` kernel, raise ``RuntimeBroadcastAssumption``
         when a loop input of runtime shape ``shapes[k]`` broadcasts through a
         dim that is not statically 1 (one shape per loop input)."""
-        flags = [inp.broadcastable for inp in self.inputs if not inp.epilogue]
+        flags = [inp.broadcastable for inp in self.inputs if inp.in_loop]
         check_strict_broadcast("kernel", flags, shapes, loop_shape)
 
     @functools.cached_property
@@ -452,6 +509,8 @@ def _infix_node(node, text, names, reduced):
     """Store the infix text of ``node`` (its arguments' texts are in ``text``)."""
     if isinstance(node, KInput):
         text[node] = names[node.index]
+    elif isinstance(node, KShape):
+        text[node] = f"shape({names[node.index]})[{node.axis}]"
     elif isinstance(node, KReduced):
         text[node] = reduced[node.index]
     elif isinstance(node, KConst):
@@ -480,9 +539,10 @@ def _balanced(s):
 def broadcast_shape(kernel, shapes):
     """The loop-nest shape for input arrays of ``shapes`` (NumPy rules).
     ``shapes`` holds one entry per kernel input (epilogue inputs, read in the
-    output space, do not shape the loop) or only the loop inputs' shapes."""
+    output space, and shape-only inputs do not shape the loop) or only the
+    loop inputs' shapes."""
     if len(shapes) == len(kernel.inputs):
-        shapes = [s for s, inp in zip(shapes, kernel.inputs) if not inp.epilogue]
+        shapes = [s for s, inp in zip(shapes, kernel.inputs) if inp.in_loop]
     return _broadcast(kernel.ndim, shapes)
 
 
@@ -496,7 +556,7 @@ def output_shape(kernel, reduced_shape, shapes):
 def _broadcast(ndim, shapes):
     padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
     try:
-        return np.broadcast_shapes(*padded) if padded else ()
+        return np.broadcast_shapes(*padded) if padded else (1,) * ndim
     except ValueError:
         raise ValueError("kernel operands cannot be broadcast together with shapes "
                          + " ".join(str(tuple(s)) for s in shapes)) from None
@@ -519,13 +579,15 @@ def evaluate(kernel, arrays, out=None):
     ignored for a reduction.  An epilogue runs on the reduced values (see
     the module docstring); its results are fresh arrays of ``output_shape``.
     """
-    arrays = [np.asarray(a, dtype=inp.dtype) for a, inp in zip(arrays, kernel.inputs)]
     if len(arrays) != len(kernel.inputs):
         raise TypeError(f"kernel takes {len(kernel.inputs)} inputs, got {len(arrays)}")
+    # a shape-only input's elements are never read: no conversion
+    arrays = [np.asarray(a) if inp.shape_only else np.asarray(a, dtype=inp.dtype)
+              for a, inp in zip(arrays, kernel.inputs)]
     shape = broadcast_shape(kernel, [a.shape for a in arrays])
     if kernel.strict_broadcast:
-        kernel.check_strict([a.shape for a, inp in zip(arrays, kernel.inputs)
-                             if not inp.epilogue], shape)
+        kernel.check_strict([a.shape for a, inp in zip(arrays, kernel.inputs) if inp.in_loop],
+                            shape)
     direct = {} if out is None or kernel.reduce is not None else _direct_outputs(kernel, out, shape)
     deferred = {kernel.outputs[k] for k in direct}
     values = {}
@@ -533,6 +595,8 @@ def evaluate(kernel, arrays, out=None):
         for node in kernel.nodes[:kernel.body_size]:
             if isinstance(node, KInput):
                 values[node] = arrays[node.index]
+            elif isinstance(node, KShape):
+                values[node] = shape_value(node, arrays, kernel)
             elif isinstance(node, KConst):
                 values[node] = node.value
             elif node not in deferred:
@@ -594,6 +658,8 @@ def _evaluate_epilogue(kernel, arrays, reduced, values):
             values[node] = arrays[node.index]
         elif isinstance(node, KReduced):
             values[node] = reduced[node.index]
+        elif isinstance(node, KShape):
+            values[node] = shape_value(node, arrays, kernel)
         elif isinstance(node, KConst):
             values[node] = node.value
         else:
@@ -601,6 +667,13 @@ def _evaluate_epilogue(kernel, arrays, reduced, values):
             values[node] = np.asarray(result).astype(node.dtype, copy=False)
     return [np.array(np.broadcast_to(values[root], shape), dtype=root.dtype)
             for root in kernel.epilogue]
+
+
+def shape_value(node, arrays, kernel):
+    """The value of ``KShape`` ``node``: counted from the input's last
+    dimension, as arrays may carry extra leading length-1 axes."""
+    a = arrays[node.index]
+    return np.int64(a.shape[a.ndim - kernel.inputs[node.index].ndim + node.axis])
 
 
 def _ufunc_root(root):

@@ -45,7 +45,7 @@ class KernelOp(Op):
         for j, (var, spec) in enumerate(zip(inputs, k.inputs)):
             if var.type.dtype != spec.dtype or var.type.ndim != spec.ndim:
                 raise TypeError(f"kernel input {j}: expected {spec.text()}, got {var.type}")
-        loop = [(var, spec) for var, spec in zip(inputs, k.inputs) if not spec.epilogue]
+        loop = [(var, spec) for var, spec in zip(inputs, k.inputs) if spec.in_loop]
         dims = _static_broadcast(k.ndim, [var.type.shape for var, _ in loop])
         if k.reduce is not None:
             dims = [d for a, d in enumerate(dims) if a not in k.reduce.axes]
@@ -64,8 +64,7 @@ class KernelOp(Op):
                                      if axis >= ndim - len(s))) for axis in range(ndim)]
 
         k = self.kernel
-        dims = broadcast(k.ndim, [s for s, spec in zip(input_shapes, k.inputs)
-                                  if not spec.epilogue])
+        dims = broadcast(k.ndim, [s for s, spec in zip(input_shapes, k.inputs) if spec.in_loop])
         if k.reduce is not None:
             dims = [d for a, d in enumerate(dims) if a not in k.reduce.axes]
         if k.epilogue is not None:

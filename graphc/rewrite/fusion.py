@@ -28,6 +28,14 @@ No cycles (convexity)
     cluster can never come back into it.  One topological sweep, union-find
     for merging clusters: linear in the graph size.
 
+Loop invariants
+    ``x.shape[c]`` and scalar Elemwise values computed from dimensions and
+    literals only (``from_graph.LoopInvariants``: ``1 / float64(n)`` of
+    ``mean``) are inlined: every kernel reading one computes it itself from
+    ``KShape`` leaves, so the invariant chain costs no nodes (it is dead once
+    every reader is a kernel) and adds no stage between the kernels before
+    and after it.  Such a read counts as reading ``x`` for the stages.
+
 Shapes
     A kernel's loop shape is the broadcast of its inputs and every output
     has the loop shape.  A cluster value used outside the cluster becomes an
@@ -48,7 +56,8 @@ Single nodes
 """
 
 from ..graph.basic import Constant
-from ..kernel.from_graph import build_kernel, is_broadcast_pad, reduction_of, unpad
+from ..kernel.from_graph import (LoopInvariants, build_kernel, is_broadcast_pad, reduction_of,
+                                 unpad)
 from ..ops.elemwise import Elemwise
 from ..ops.kernel import KernelOp
 from .engine import GraphRewrite, pipeline
@@ -98,20 +107,21 @@ class ElemwiseFusion(GraphRewrite):
 
     def apply(self, fgraph):
         order = fgraph.toposort()
+        invariants = LoopInvariants(order)
         forbidden = set()  # (producer, consumer) edges that must not fuse
         while True:
-            clusters, cluster_of = self._group(order, fgraph.clients, forbidden)
+            clusters, cluster_of = self._group(order, fgraph.clients, forbidden, invariants)
             if getattr(fgraph, "strict_broadcast", False):
                 break  # strict kernels check that every output has the loop shape
             cut = self._shape_violations(clusters, cluster_of, fgraph.clients)
             if not cut:
                 break
             forbidden |= cut
-        return self._replace(fgraph, clusters, cluster_of)
+        return self._replace(fgraph, clusters, cluster_of, invariants)
 
     # ------------------------------------------------------------- grouping
     @staticmethod
-    def _group(order, clients, forbidden):
+    def _group(order, clients, forbidden, invariants):
         """One topological sweep: stages and clusters (see module docstring)."""
         stage = {}
         cluster_of = {}   # node -> _Cluster (members and the closing Reduce)
@@ -140,9 +150,14 @@ class ElemwiseFusion(GraphRewrite):
                 loop = _loop_type(node.outputs[0])
                 reads, rigid = {}, -1  # fusable cluster -> input entries read from it
                 candidates = {}        # cluster -> the inputs it produces
-                for var in node.inputs:
+                inlined = [invariants.inlined(node, var) for var in node.inputs]
+                for var, inline in zip(node.inputs, inlined):
                     owner = var.owner
-                    if owner is not None and owner in cluster_of and (owner, node) not in forbidden:
+                    if inline:
+                        rigid = max([rigid] + [producer_stage(x) + 1
+                                               for x in invariants.sources[unpad(var)]])
+                    elif owner is not None and owner in cluster_of \
+                            and (owner, node) not in forbidden:
                         candidates.setdefault(find(cluster_of[owner]), []).append(var)
                 # A reduction's cluster takes the node into its epilogue only
                 # alone (merging other clusters into an epilogue is not done).
@@ -150,7 +165,9 @@ class ElemwiseFusion(GraphRewrite):
                 tail = None
                 if len(closed) == 1 and closed[0].takes_epilogue(loop, candidates[closed[0]]):
                     tail = closed[0]
-                for var in node.inputs:
+                for var, inline in zip(node.inputs, inlined):
+                    if inline:
+                        continue
                     owner = var.owner
                     cl = None
                     if owner is not None and owner in cluster_of and (owner, node) not in forbidden:
@@ -183,8 +200,9 @@ class ElemwiseFusion(GraphRewrite):
                     cluster_of[node] = cl
                     continue
                 target = max(joined, key=lambda c: len(c.members))
-                internal = sum(1 for var in node.inputs
-                               if var.owner is not None and var.owner in cluster_of
+                internal = sum(1 for var, inline in zip(node.inputs, inlined)
+                               if not inline and var.owner is not None
+                               and var.owner in cluster_of
                                and find(cluster_of[var.owner]) in joined)
                 for cl in joined:
                     if cl is not target:
@@ -348,7 +366,7 @@ class ElemwiseFusion(GraphRewrite):
 
     # ------------------------------------------------------------- rewrite
     @staticmethod
-    def _replace(fgraph, clusters, cluster_of):
+    def _replace(fgraph, clusters, cluster_of, invariants):
         pairs, created = [], []
         for cl in clusters:
             members = cl.members
@@ -369,7 +387,7 @@ class ElemwiseFusion(GraphRewrite):
                 old = outputs
                 ndim = cl.loop[0]
             kernel, inputs = build_kernel(members, outputs, ndim, cl.reduce_node, tail, old,
-                                          getattr(fgraph, "strict_broadcast", False))
+                                          getattr(fgraph, "strict_broadcast", False), invariants)
             apply = KernelOp(kernel).make_node(*inputs)
             # errors at run time point at the user's line of the cluster's last node
             last = tail[-1] if tail else (cl.reduce_node or members[-1])

@@ -46,6 +46,15 @@ with an overlap check that in-place calls always failed: the scalar loop
 ran, 4x slower.)  Input k's own pointer is never dereferenced, so the
 operand reads through the output's strides: the output always has the loop's
 full shape, even where input k is statically broadcast.
+
+``KShape`` leaves (array dimensions) are read by the entry from the array
+structs -- the whole array's dimension, whatever part ``[begin, end)`` a
+thread computes -- into one stack slot each, which the rows get as extra
+operands of stride 0 after the outputs (so the row and nd-walker signatures
+stay those of plain operands).  A shape-only input is never dereferenced:
+its operand is a null pointer of stride 0.  In each row, the expression
+nodes that read no per-element value (literals, dimensions, stride-0
+operands: ``1 / float64(n)``) are computed once, before the loop.
 """
 
 from llvmlite import ir
@@ -55,7 +64,7 @@ from llvmlite import ir
 from ..array_struct import (ARRAY_DATA_OFFSET, ARRAY_DIMS_OFFSET,  # noqa: F401
                             ARRAY_NDIM_OFFSET, ARRAY_STRIDES_OFFSET)
 
-from ...kernel.ir import KApply, KConst, KInput
+from ...kernel.ir import KApply, KConst, KInput, KShape
 from . import types as lt
 from . import vecmath
 from .scalar import NotLowerable, ScalarLowering, combine
@@ -66,20 +75,33 @@ from .types import I1, I8, I32, I64, PTR
 class Operand:
     """Static facts about one array of a kernel call."""
 
-    def __init__(self, dtype, ndim, broadcastable, is_output, reduce_axes=None):
+    def __init__(self, dtype, ndim, broadcastable, is_output, reduce_axes=None,
+                 shape_only=False, dimension=None):
         self.dtype = dtype
         self.ndim = ndim
         self.broadcastable = broadcastable
         self.is_output = is_output
         self.reduce_axes = reduce_axes  # outputs of a reduction: loop axes reduced
+        self.shape_only = shape_only    # an input whose elements are never read
+        self.dimension = dimension      # the KShape a stack slot holds (rows only)
         self.itemsize = lt.itemsize(dtype)
+
+    @property
+    def unmoving(self):
+        """Never advanced by the loop: a dimension's slot or a shape-only input."""
+        return self.shape_only or self.dimension is not None
 
 
 def operands(kernel):
-    ops = [Operand(i.dtype, i.ndim, i.broadcastable, False) for i in kernel.inputs]
+    """The rows' operands: the inputs, the outputs, then one stack slot per
+    distinct ``KShape`` leaf (see the module docstring)."""
+    ops = [Operand(i.dtype, i.ndim, i.broadcastable, False, shape_only=i.shape_only)
+           for i in kernel.inputs]
     axes = kernel.reduce.axes if kernel.reduce is not None else None
     ops += [Operand(d, kernel.out_ndim, (False,) * kernel.out_ndim, True, axes)
             for d in kernel.output_dtypes]
+    ops += [Operand("int64", 0, (), False, dimension=node) for node in kernel.nodes
+            if isinstance(node, KShape)]
     return ops
 
 
@@ -87,7 +109,7 @@ def _is_scalar_everywhere(kernel, op):
     """Reads (or, for an output, accumulates into) one element for the whole loop."""
     if op.is_output:
         return op.reduce_axes is not None and len(op.reduce_axes) == kernel.ndim
-    return all(op.broadcastable)
+    return op.unmoving or all(op.broadcastable)
 
 
 def _is_scalar_inner(kernel, op):
@@ -95,14 +117,14 @@ def _is_scalar_inner(kernel, op):
     if op.is_output:
         return op.reduce_axes is not None and (kernel.ndim == 0 or
                                                (kernel.ndim - 1) in op.reduce_axes)
-    return op.ndim == 0 or op.broadcastable[-1]
+    return op.unmoving or op.ndim == 0 or op.broadcastable[-1]
 
 
 def _flat_capable(kernel, op):
     """Whether the flat path can ever apply to input ``op``: a statically
     broadcast axis (or a missing leading one) has stride 0, which a contiguous
     array of the loop's shape never has, so such kernels skip the flat path."""
-    if op.is_output:
+    if op.is_output or op.unmoving:
         return True
     return all(op.broadcastable) or (op.ndim == kernel.ndim and not any(op.broadcastable))
 
@@ -110,16 +132,19 @@ def _flat_capable(kernel, op):
 def inplace_pairs(kernel, inplace):
     """The (output, input) pairs of ``inplace`` that can run in place, sorted:
     same dtype, each output and input in one pair at most, and no reduction
-    (a reduction's output space is not its loop space).  Code generation and
-    the thunk must agree on these (see the module docstring)."""
+    (a reduction's output space is not its loop space).  An input whose
+    dimensions a ``KShape`` reads never runs in place: the thunk passes the
+    output's array in its stead, whose shape is the loop's.  Code generation
+    and the thunk must agree on these (see the module docstring)."""
     if kernel.reduce is not None:
         return ()
+    measured = {node.index for node in kernel.nodes if isinstance(node, KShape)}
     pairs, taken = [], set()
     for o, k in sorted(dict(inplace).items()):
         if not (0 <= o < len(kernel.outputs) and 0 <= k < len(kernel.inputs)):
             raise ValueError(f"in-place pair (output {o}, input {k}) out of range for a kernel "
                              f"of {len(kernel.inputs)} inputs and {len(kernel.outputs)} outputs")
-        if k in taken or kernel.inputs[k].dtype != kernel.output_dtypes[o]:
+        if k in taken or k in measured or kernel.inputs[k].dtype != kernel.output_dtypes[o]:
             continue
         taken.add(k)
         pairs.append((o, k))
@@ -199,6 +224,7 @@ def _emit_row(module, name, kernel, ops, scalar_flags, through):
         p.add_attribute("noalias")
     nin = len(kernel.inputs)
     entry = fn.append_basic_block("entry")
+    preheader = fn.append_basic_block("invariants")
     loop = fn.append_basic_block("loop")
     exit_ = fn.append_basic_block("exit")
     b = ir.IRBuilder(entry)
@@ -207,24 +233,33 @@ def _emit_row(module, name, kernel, ops, scalar_flags, through):
     def address(k, j):
         return b.gep(ptrs[k], [j], inbounds=True, source_etype=lt.memory_type(ops[k].dtype))
 
-    # loop invariants: scalar inputs, and the accumulators of inner reductions
-    hoisted = {k: lt.load(b, ptrs[k], ops[k].dtype) for k in range(nin)
-               if scalar_flags[k] and k not in through}
-    outputs = list(range(nin, len(ops)))
+    # loop invariants: scalar inputs, dimensions, and the accumulators of
+    # inner reductions (shape-only inputs are never read)
+    outputs = list(range(nin, nin + len(kernel.outputs)))
+    slots = range(nin + len(kernel.outputs), len(ops))
+    hoisted = {k: lt.load(b, ptrs[k], ops[k].dtype) for k in [*range(nin), *slots]
+               if scalar_flags[k] and k not in through and not ops[k].shape_only}
+    dimensions = {ops[k].dimension: hoisted[k] for k in slots}
     # float16 accumulates in float32 (NumPy's half reduction loops do too)
     acc_dtype = {o: "float32" if ops[o].dtype == "float16" else ops[o].dtype for o in outputs}
     acc_init = {o: ctx.cast(lt.load(b, ptrs[o], ops[o].dtype), ops[o].dtype, acc_dtype[o])
                 for o in outputs if scalar_flags[o]}
-    b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, exit_)
+    b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), preheader, exit_)
+
+    # computed once per row, only when it has elements (as the loop would)
+    b.position_at_end(preheader)
+    invariant = _invariant_values(ctx, kernel, hoisted, dimensions)
+    preheader_end = b.block
+    b.branch(loop)
 
     b.position_at_end(loop)
     j = b.phi(I64, name="j")
     acc = {o: b.phi(lt.value_type(acc_dtype[o])) for o in acc_init}
     values = dict(hoisted)
     for k in range(nin):
-        if k not in values:
+        if k not in values and not ops[k].shape_only:
             values[k] = lt.load(b, address(through.get(k, k), j), ops[k].dtype)
-    results = _emit_expressions(ctx, kernel, values)
+    results = _emit_expressions(ctx, kernel, values, dimensions, invariant)
     acc_next = {}
     red = kernel.reduce
     for o, value in zip(outputs, results):
@@ -241,10 +276,10 @@ def _emit_row(module, name, kernel, ops, scalar_flags, through):
     j_next = b.add(j, ir.Constant(I64, 1))
     latch = b.block
     b.cbranch(b.icmp_signed("<", j_next, n), loop, exit_)
-    j.add_incoming(ir.Constant(I64, 0), entry)
+    j.add_incoming(ir.Constant(I64, 0), preheader_end)
     j.add_incoming(j_next, latch)
     for o, phi in acc.items():
-        phi.add_incoming(acc_init[o], entry)
+        phi.add_incoming(acc_init[o], preheader_end)
         phi.add_incoming(acc_next[o], latch)
 
     b.position_at_end(exit_)
@@ -377,12 +412,17 @@ def _copy_function(module, itemsize, gather):
     return fn
 
 
-def _emit_expressions(ctx, kernel, input_values):
-    """Register values of the kernel's outputs, given its inputs' values."""
-    vals = {}
+def _emit_expressions(ctx, kernel, input_values, dimensions, known=None):
+    """Register values of the kernel's outputs, given its inputs' values,
+    the values of its ``KShape`` leaves and of nodes already ``known``."""
+    vals = dict(known or {})
     for node in kernel.nodes:
+        if node in vals:
+            continue
         if isinstance(node, KInput):
             vals[node] = input_values[node.index]
+        elif isinstance(node, KShape):
+            vals[node] = dimensions[node]
         elif isinstance(node, KConst):
             vals[node] = lt.constant(node.value, node.dtype)
         else:
@@ -390,6 +430,30 @@ def _emit_expressions(ctx, kernel, input_values):
             vals[node] = ctx.lower(node.op, [vals[a] for a in node.args],
                                    [a.dtype for a in node.args], node.dtype)
     return [vals[o] for o in kernel.outputs]
+
+
+def _invariant_values(ctx, kernel, hoisted, dimensions):
+    """Register values of the operations that read no per-element value
+    (their leaves are literals, dimensions and the ``hoisted`` stride-0
+    inputs), emitted where the builder stands; literals alone are left to
+    LLVM's constant folding."""
+    vals, varies = {}, set()
+    for node in kernel.nodes[:kernel.body_size]:
+        if isinstance(node, KInput):
+            if node.index in hoisted:
+                vals[node] = hoisted[node.index]
+            else:
+                varies.add(node)
+        elif isinstance(node, KShape):
+            vals[node] = dimensions[node]
+        elif isinstance(node, KConst):
+            vals[node] = lt.constant(node.value, node.dtype)
+        elif any(a in varies for a in node.args):
+            varies.add(node)
+        else:
+            vals[node] = ctx.lower(node.op, [vals[a] for a in node.args],
+                                   [a.dtype for a in node.args], node.dtype)
+    return vals
 
 
 # ------------------------------------------------------------------ entry
@@ -408,7 +472,9 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
     passes), which halves a kernel's compile time at a cost of nanoseconds
     per call.  In-place inputs (``through``) are not read: the rows get
     their output's data pointer, unmoving."""
-    fn = ir.Function(module, ir.FunctionType(I32, [I64, I64] + [PTR] * len(ops)), name=symbol)
+    nin = len(kernel.inputs)
+    nargs = nin + len(kernel.outputs)
+    fn = ir.Function(module, ir.FunctionType(I32, [I64, I64] + [PTR] * nargs), name=symbol)
     for attribute in ("nounwind", "noinline", "optnone"):
         fn.attributes.add(attribute)
     begin, end = fn.args[0], fn.args[1]
@@ -418,13 +484,13 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
     status = b.alloca(I32, name="status")
     b.store(ir.Constant(I32, 0), status)
     rank = max(kernel.ndim, 1)
-    nin = len(kernel.inputs)
 
     # Per operand: data pointer, and its dims/strides in loop coordinates.
     data, dims, strides = [], [], []
     for k, (op, arr) in enumerate(zip(ops, arrays)):
-        if k in through:  # read through its output's pointer (filled in below)
-            data.append(None)
+        if k in through or op.shape_only:
+            # read through its output's pointer (filled in below), or never
+            data.append(None if k in through else ir.Constant(PTR, None))
             dims.append([one] * rank)
             strides.append([zero] * rank)
             continue
@@ -455,6 +521,18 @@ def _emit_entry(module, symbol, kernel, ops, flat_row, fast_row, strided_row, in
         strides.append(op_strides)
     for k, o in through.items():
         data[k] = data[o]
+    for op in ops[nargs:]:  # dimensions: the whole array's, in a stack slot
+        leaf = op.dimension
+        arr = arrays[leaf.index]
+        nd = b.sext(_field(b, arr, ARRAY_NDIM_OFFSET, I32), I64)
+        pos = b.add(b.sub(nd, ir.Constant(I64, kernel.inputs[leaf.index].ndim)),
+                    ir.Constant(I64, leaf.axis))
+        dims_ptr = _field(b, arr, ARRAY_DIMS_OFFSET, PTR)
+        slot = b.alloca(I64, name=f"dim{leaf.index}_{leaf.axis}")
+        b.store(b.load(b.gep(dims_ptr, [pos], source_etype=I64), typ=I64), slot)
+        data.append(slot)
+        dims.append([one] * rank)
+        strides.append([zero] * rank)
 
     # Loop shape: the outputs' shape, or (reductions) the inputs' broadcast shape.
     shape = []

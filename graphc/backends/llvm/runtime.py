@@ -366,13 +366,15 @@ def _thunk_source(kernel, positions, inplace, kept, trampoline):
     checks = " and ".join(
         f"type(a{k}) is ndarray and a{k}.dtype is dt{k} and a{k}.ndim == {inp.ndim}"
         for k, inp in enumerate(kernel.inputs))
-    same_shape = [f"a{k}.shape != shape" for k in range(1, nin)]
-    if kernel.inputs[0].ndim != ndim:
+    # shape-only inputs (read by KShape leaves) do not shape the loop
+    loop = [k for k, inp in enumerate(kernel.inputs) if inp.in_loop]
+    same_shape = [f"a{k}.shape != shape" for k in loop[1:]]
+    if loop and kernel.inputs[loop[0]].ndim != ndim:
         same_shape.insert(0, f"len(shape) != {ndim}")
     lines = ["def thunk(values):"]
     lines += [f"    a{k} = values[{p}]" for k, p in enumerate(positions)]
     lines += [f"    if {checks}:",
-              "        shape = a0.shape"]
+              f"        shape = {f'a{loop[0]}.shape' if loop else repr((1,) * ndim)}"]
     if same_shape:
         lines += [f"        if {' or '.join(same_shape)}:",
                   f"            shape = loop_shape({tuple_of(ins)})"]
@@ -453,6 +455,7 @@ def _loop_shape(kernel, arrays):
     """The loop shape for ``arrays`` (NumPy broadcasting, right-aligned)."""
     ndim = kernel.ndim
     shape = [1] * ndim
+    arrays = [a for a, inp in zip(arrays, kernel.inputs) if inp.in_loop]
     for a in arrays:
         s = a.shape
         offset = ndim - len(s)
