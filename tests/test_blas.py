@@ -486,7 +486,11 @@ def test_large_weight_updated_in_its_own_array(mode, rng, dtype, order, with_cbl
         assert W.get_value(borrow=True) is w
         close(w, want, dtype, 14)
         if with_cblas and found is not None:
-            assert len(calls) == 2 and all(np.shares_memory(c, w) for c in calls)
+            # the llvm backend calls CBLAS from compiled code (not through
+            # ``found.gemm``: tests/test_llvm_gemm.py)
+            compiled = f.maker.mode.backend == "llvm"
+            assert len(calls) == (0 if compiled else 2)
+            assert all(np.shares_memory(c, w) for c in calls)
     finally:
         blas.set_cblas(previous)
 

@@ -74,7 +74,9 @@ def test_a_function_compiles_as_one_module_and_warm_loads_build_no_ir(tmp_path):
     cold, _ = _run(script, tmp_path)
     compiled = cold["counters"]["cache_miss"]
     assert compiled >= 2  # the MLP step has several distinct kernels...
-    assert len(_files(tmp_path, ".o")) == 1  # ...in one object file
+    # ...in one object file (Gemms calling CBLAS in one of their own: backends/llvm/gemm.py)
+    from graphc.backends import blas
+    assert len(_files(tmp_path, ".o")) == (2 if blas.cblas() is not None else 1)
     assert len(_files(tmp_path, ".ref")) == compiled  # and a reference per kernel
     warm, _ = _run(script, tmp_path)
     assert warm["counters"].get("cache_hit") == compiled

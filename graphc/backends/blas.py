@@ -44,13 +44,35 @@ _CONFIG_SYMBOLS = ("scipy_openblas_get_config64_", "openblas_get_config64_",
 
 
 class CBlas:
-    """The bound ``sgemm``/``dgemm`` of one library."""
+    """The bound ``sgemm``/``dgemm`` of one library, and the raw entry points
+    compiled code calls (``routine``: ``?gemm``/``?gemv`` addresses and the
+    integer width of their dimension arguments)."""
 
-    def __init__(self, path, functions, symbols):
+    def __init__(self, path, functions, symbols, pattern=None, int_type=None):
         self.path = path
         self._functions = functions  # dtype -> ctypes function
         self.symbols = symbols  # dtype -> symbol name (for reports and tests)
         self._pointer = data_pointer_reader()
+        self._pattern = pattern  # entry point name pattern ({t}: s/d; gemm in it)
+        #: bits of the library's BLAS integers (64: ILP64), part of compiled code
+        self.int_bits = 8 * ctypes.sizeof(int_type) if int_type is not None else None
+
+    def routine(self, name, dtype):
+        """``(symbol, address)`` of CBLAS routine ``name`` (``"gemm"`` or
+        ``"gemv"``) for ``dtype``, or None when the library lacks it (or this
+        binding was not made by ``find_cblas``)."""
+        if self._pattern is None or self.int_bits is None:
+            return None
+        letter = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}.get(np.dtype(dtype))
+        if letter is None:
+            return None
+        symbol = self._pattern.replace("{t}gemm", "{t}" + name).format(t=letter)
+        try:
+            lib = ctypes.CDLL(self.path)
+            address = ctypes.cast(getattr(lib, symbol), ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            return None
+        return symbol, address
 
     def __repr__(self):
         return f"CBlas({os.path.basename(self.path)}: {', '.join(self.symbols.values())})"
@@ -135,10 +157,11 @@ def find_cblas():
         except OSError:
             continue
         for pattern, int_type in _ENTRY_POINTS:
-            bound = _bind(lib, pattern, _integer_type(lib, int_type))
+            width = _integer_type(lib, int_type)
+            bound = _bind(lib, pattern, width)
             if bound is None:
                 continue
-            blas = CBlas(path, *bound)
+            blas = CBlas(path, *bound, pattern=pattern, int_type=width)
             try:
                 if _self_test(blas):
                     return blas
