@@ -425,6 +425,8 @@ def build_module(symbol, dtype, ranks, trans_a, trans_b, activation, int_bits):
         in_place = b.icmp_unsigned("==", b.ptrtoint(arg_c, I64), b.ptrtoint(arg_out, I64))
     else:
         in_place = ir.Constant(I1, 0)
+    if has_c or activation is not None:
+        e.check(_pass_strides_ok(e, out, n, c_view))
     e.require()  # alignment and whole-element strides of every operand
 
     done = e.fn.append_basic_block("done")
@@ -438,7 +440,7 @@ def build_module(symbol, dtype, ranks, trans_a, trans_b, activation, int_bits):
         copy, copied = e.fn.append_basic_block("copy_c"), e.fn.append_basic_block("c_ready")
         b.cbranch(in_place, copied, copy)
         b.position_at_end(copy)
-        _emit_pass(e, out, m, n, c_view, None)
+        _call_pass(e, out, m, n, c_view, None)
         b.branch(copied)
         b.position_at_end(copied)
     blas_beta = beta if has_c else ir.Constant(ft, 0.0)
@@ -490,7 +492,7 @@ def build_module(symbol, dtype, ranks, trans_a, trans_b, activation, int_bits):
 
     b.position_at_end(after)
     if activation is not None:
-        _emit_pass(e, out, m, n, None, activation)
+        _call_pass(e, out, m, n, None, activation)
     b.branch(done)
     b.position_at_end(done)
     b.ret(ir.Constant(I32, 0))
@@ -515,34 +517,77 @@ def _broadcast_c(e, arg_c, rank, out_rank, vector_is_row, out):
     return _Matrix(data, out.rows, out.cols, rs, cs)
 
 
+def _call_pass(e, out, m, n, c_view, activation):
+    """A call of the module's pass helper (``_emit_pass``) for C's copy or the
+    activation: one ``linkonce_odr``, ``noinline`` function per dtype and
+    kind, which linking merges across the Gemm signatures of a module, so
+    its vectorized loops are compiled once per build, not once per Gemm
+    (W3 cold build: ~85 ms per Gemm signature with a bias and a relu)."""
+    kind = "copy" if c_view is not None else activation
+    name = f"graphc.gemm.pass.{kind}.{np.dtype(e.dtype).char}"
+    fn = e.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(e.module, ir.FunctionType(ir.VoidType(), [PTR] + [I64] * 4 + [PTR] +
+                                                   [I64] * 2), name=name)
+        fn.linkage = "linkonce_odr"
+        fn.attributes.add("noinline")
+        for arg in (fn.args[0], fn.args[5]):  # the copy never runs in place
+            arg.add_attribute("noalias")
+        caller_b, caller_fn = e.b, e.fn
+        e.b, e.fn = ir.IRBuilder(fn.append_basic_block("entry")), fn
+        p_out, p_m, p_n, p_ors, p_ocs, p_c, p_crs, p_ccs = fn.args
+        _emit_pass(e, _Matrix(p_out, p_m, p_n, p_ors, p_ocs), p_m, p_n,
+                   _Matrix(p_c, p_m, p_n, p_crs, p_ccs) if c_view is not None else None,
+                   activation)
+        e.b.ret_void()
+        e.b, e.fn = caller_b, caller_fn
+    zero = e.i64(0)
+    ocs, ccs = _pass_column_strides(e, out, n, c_view)
+    c_args = [c_view.data, c_view.rs, ccs] if c_view is not None else \
+        [ir.Constant(PTR, None), zero, zero]
+    e.b.call(fn, [out.data, m, n, out.rs, ocs] + c_args)
+
+
+def _pass_strides_ok(e, out, n, c_view):
+    """Whether the passes can take the result and C as they are: unit column
+    strides (C's may be 0: broadcast along rows), ``_pass_column_strides``
+    applied.  Checked before anything is written; otherwise the call falls
+    back (the thunk retries with contiguous copies)."""
+    ocs, ccs = _pass_column_strides(e, out, n, c_view)
+    ok = e.eq(ocs, 1)
+    if ccs is not None:
+        ok = e.b.and_(ok, e.b.or_(e.eq(ccs, 1), e.eq(ccs, 0)))
+    return ok
+
+
+def _pass_column_strides(e, out, n, c_view):
+    """The result's and C's column strides as the passes use them: with a
+    single column (a vector result) the stride is never applied, so 1."""
+    b = e.b
+    single = e.eq(n, 1)
+    ocs = b.select(single, e.i64(1), out.cs)
+    ccs = b.select(single, e.i64(1), c_view.cs) if c_view is not None else None
+    return ocs, ccs
+
+
 def _emit_pass(e, out, m, n, c_view, activation):
     """One pass over the result: ``out = C`` (broadcast) when ``c_view`` is
-    given, else ``out = activation(out)``.  The inner loop is emitted for
-    the common unit strides (contiguous result; C contiguous or broadcast
-    along rows) with constant strides, so LLVM vectorizes those, and once
-    generically."""
+    given, else ``out = activation(out)``, for the strides
+    ``_pass_strides_ok`` admits: the inner loop is emitted with constant
+    strides (C contiguous, or broadcast along the row), which LLVM
+    vectorizes."""
     b = e.b
     fn = e.fn
     one, zero = e.i64(1), e.i64(0)
-    variants = [(one, one), (one, zero), (None, None)] if c_view is not None else \
-        [(one, None), (None, None)]
-    blocks = [fn.append_basic_block(f"pass_{i}") for i in range(len(variants))]
+    if c_view is None:
+        _emit_loops(e, out, m, n, None, activation, one, None)
+        return
+    contiguous, broadcast = fn.append_basic_block("c_row"), fn.append_basic_block("c_bcast")
     end = fn.append_basic_block("pass_end")
-    for i, (ocs, ccs) in enumerate(variants):
-        if ocs is None:
-            b.branch(blocks[i])
-        else:
-            cond = e.eq(out.cs, 1)
-            if ccs is not None:
-                cond = b.and_(cond, e.eq(c_view.cs, ccs))
-            nxt = fn.append_basic_block("pass_test")
-            b.cbranch(cond, blocks[i], nxt)
-            b.position_at_end(nxt)
-    for (ocs, ccs), block in zip(variants, blocks):
+    b.cbranch(e.eq(c_view.cs, 1), contiguous, broadcast)
+    for block, ccs in ((contiguous, one), (broadcast, zero)):
         b.position_at_end(block)
-        _emit_loops(e, out, m, n, c_view, activation,
-                    ocs if ocs is not None else out.cs,
-                    (ccs if ccs is not None else c_view.cs) if c_view is not None else None)
+        _emit_loops(e, out, m, n, c_view, None, one, ccs)
         b.branch(end)
     b.position_at_end(end)
 
