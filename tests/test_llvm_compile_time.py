@@ -74,9 +74,11 @@ def test_a_function_compiles_as_one_module_and_warm_loads_build_no_ir(tmp_path):
     cold, _ = _run(script, tmp_path)
     compiled = cold["counters"]["cache_miss"]
     assert compiled >= 2  # the MLP step has several distinct kernels...
-    # ...in one object file (Gemms calling CBLAS in one of their own: backends/llvm/gemm.py)
+    # ...in one object file per module group (LLVMBackend._load): the
+    # elementwise kernels; the softmax-CE row loops (compiled without
+    # unrolling); the Gemms calling CBLAS (backends/llvm/gemm.py)
     from graphc.backends import blas
-    assert len(_files(tmp_path, ".o")) == (2 if blas.cblas() is not None else 1)
+    assert len(_files(tmp_path, ".o")) == (3 if blas.cblas() is not None else 2)
     assert len(_files(tmp_path, ".ref")) == compiled  # and a reference per kernel
     warm, _ = _run(script, tmp_path)
     assert warm["counters"].get("cache_hit") == compiled
@@ -317,3 +319,22 @@ def test_without_llvmlite_the_default_falls_back_to_python_with_a_warning(tmp_pa
     result, _ = _run(script, tmp_path)
     assert result["backend"] == "python" and result["ok"]
     assert any("llvm backend is unavailable" in w for w in result["warnings"])
+
+
+def test_code_compiled_without_unrolling_has_its_own_cache_key(tmp_path, monkeypatch):
+    # the same kernel text built unrolled and not is two cache entries (and
+    # two machine codes): a warm cache never hands one for the other
+    monkeypatch.setattr(graphc.config, "compiledir", str(tmp_path))
+    x = T.fvector("x")
+    node = graphc.function([x], T.exp(x) * 2.0, mode="llvm").maker.fgraph.toposort()[0]
+    plan = LLVMBackend()._plan(node)
+    tc = toolchain()
+    stats = CompileStats()
+    with collecting_compile_stats(stats):
+        unrolled = tc.load([(plan.text + " (test)", plan.build)])
+        rolled = tc.load([(plan.text + " (test)", plan.build)], unroll=False)
+        again = tc.load([(plan.text + " (test)", plan.build)], unroll=False)
+    assert stats.counters["cache_miss"] == 2 and rolled == again and rolled != unrolled
+    thunk = runtime.make_thunk(plan.kernel, rolled[0], plan.positions, plan.inplace)
+    v = np.linspace(-3, 3, 1001, dtype="float32")
+    np.testing.assert_allclose(thunk([v])[0], np.exp(v) * 2.0, rtol=2e-6)

@@ -104,6 +104,8 @@ class GemmPlan:
 
     late = ()
     module_group = MODULE_GROUP
+    #: one streaming pass after BLAS: not worth unrolling (``LLVMBackend._load``)
+    unroll = False
 
     @classmethod
     def of(cls, node):

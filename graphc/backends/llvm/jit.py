@@ -240,9 +240,12 @@ class Toolchain:
             h.update(part.encode() + b"\0")
         return h.hexdigest()
 
-    def optimize(self, module):
+    def optimize(self, module, unroll=True):
         """Verify and run the -O3 pipeline on a ModuleRef (or IR text);
-        returns the optimized ModuleRef."""
+        returns the optimized ModuleRef.  ``unroll=False``: no loop unrolling
+        (vectorized loops are not interleaved either), for code whose loops
+        are short or memory bound, where unrolling costs compile time
+        without speed (see ``load``)."""
         if isinstance(module, str):
             module = llvm.parse_assembly(module)
         module.verify()
@@ -251,7 +254,8 @@ class Toolchain:
         pto = llvm.create_pipeline_tuning_options(speed_level=self.SPEED_LEVEL)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
-        pto.loop_unrolling = True
+        pto.loop_unrolling = unroll
+        pto.loop_interleaving = unroll
         pb = llvm.create_pass_builder(self.target_machine, pto)
         pb.getModulePassManager().run(module, pb)
         return module
@@ -260,13 +264,14 @@ class Toolchain:
         """Host assembly of ``llvm_ir`` after optimization (for inspection)."""
         return self.target_machine.emit_assembly(self.optimize(llvm_ir))
 
-    def load(self, requests):
+    def load(self, requests, unroll=True):
         """Entry addresses of kernels, in order; ``requests``: (text, build)
         pairs where ``text`` identifies the kernel's code and ``build(symbol)``
         returns its ``llvmlite.ir.Module`` defining ``symbol`` (called on a
         cache miss only).  A kernel whose build raises ``NotLowerable`` gets
-        None.  The kernels neither loaded nor cached compile as one module."""
-        keys = [self.key(text) for text, _ in requests]
+        None.  The kernels neither loaded nor cached compile as one module,
+        unrolled or not (``optimize``; part of their cache keys)."""
+        keys = [self.key(text if unroll else text + "\0no-unroll") for text, _ in requests]
         with self._lock:
             found = {}
             for key in keys:
@@ -281,7 +286,7 @@ class Toolchain:
                 rest = [key for key in missing if key not in found]
                 if rest:
                     builds = dict(zip(keys, (build for _, build in requests)))
-                    found.update(self._compile(cache, rest, builds))
+                    found.update(self._compile(cache, rest, builds, unroll))
             return [found[key] for key in keys]
 
     def load_support(self, text, name):
@@ -354,7 +359,7 @@ class Toolchain:
             count_event("cache_hit")
         return found
 
-    def _compile(self, cache, rest, builds):
+    def _compile(self, cache, rest, builds, unroll=True):
         """Compile the kernels of ``rest`` into one module, cache and load it."""
         with compile_phase("codegen"):
             texts = {}
@@ -375,7 +380,7 @@ class Toolchain:
         count_event("cache_miss", len(keys))
         with compile_phase("llvm_compile"):
             module = self._link(mod_key, keys, [texts[key] for key in keys])
-            obj = self.target_machine.emit_object(self.optimize(module))
+            obj = self.target_machine.emit_object(self.optimize(module, unroll))
         cache.write(mod_key, obj)
         for i, key in enumerate(keys):
             cache.write_ref(key, (mod_key, i))

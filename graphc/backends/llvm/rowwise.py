@@ -63,6 +63,9 @@ class RowwisePlan:
     build its LLVM module and how to make its thunk from the entry address."""
 
     late = ()
+    #: rows of a few classes: unrolling costs compile time (CE forward 124 ->
+    #: 80 ms), not speed (see ``LLVMBackend._load``)
+    unroll = False
 
     def __init__(self, node, builder, dtype, label_dtype):
         self.node = node
