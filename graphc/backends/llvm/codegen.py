@@ -67,6 +67,7 @@ from ..array_struct import (ARRAY_DATA_OFFSET, ARRAY_DIMS_OFFSET,  # noqa: F401
 from ...kernel.ir import KApply, KConst, KInput, KShape
 from . import types as lt
 from . import vecmath
+from .loops import counted_loop
 from .scalar import NotLowerable, ScalarLowering, combine
 from .types import I1, I8, I32, I64, PTR
 
@@ -323,46 +324,37 @@ def _emit_buffered_row(module, name, ops, scalar_flags, fast_row, preloaded):
     n, status = fn.args[0], fn.args[1]
     ptrs, strides = fn.args[2::2], fn.args[3::2]
     chunk = chunk_elements(ops, scalar_flags)
-    entry = fn.append_basic_block("entry")
-    loop = fn.append_basic_block("chunk")
-    exit_ = fn.append_basic_block("exit")
-    b = ir.IRBuilder(entry)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
     buffers = {}
     for k, op in enumerate(ops):
         if not scalar_flags[k]:
             buf = b.alloca(ir.ArrayType(I8, chunk * op.itemsize), name=f"buf{k}")
             buf.align = 64
             buffers[k] = buf
-    b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, exit_)
 
-    b.position_at_end(loop)
-    start = b.phi(I64, name="start")
-    left = b.sub(n, start)
-    size = b.select(b.icmp_signed("<", left, ir.Constant(I64, chunk)), left,
-                    ir.Constant(I64, chunk))
-    bases = {k: b.gep(ptrs[k], [b.mul(start, strides[k])], inbounds=True, source_etype=I8)
-             for k in buffers}
-    for k, buf in buffers.items():
-        if not ops[k].is_output or ops[k].reduce_axes is not None or k in preloaded:
-            b.call(_copy_function(module, ops[k].itemsize, gather=True),
-                   [size, bases[k], strides[k], buf])
-    args = [size, status]
-    for k, op in enumerate(ops):
-        if k in buffers:
-            args += [buffers[k], ir.Constant(I64, op.itemsize)]
-        else:
-            args += [ptrs[k], strides[k]]
-    b.call(fast_row, args)
-    for k, buf in buffers.items():
-        if ops[k].is_output:
-            b.call(_copy_function(module, ops[k].itemsize, gather=False),
-                   [size, buf, bases[k], strides[k]])
-    start_next = b.add(start, ir.Constant(I64, chunk))
-    b.cbranch(b.icmp_signed("<", start_next, n), loop, exit_)
-    start.add_incoming(ir.Constant(I64, 0), entry)
-    start.add_incoming(start_next, loop)
+    def one_chunk(start):
+        left = b.sub(n, start)
+        size = b.select(b.icmp_signed("<", left, ir.Constant(I64, chunk)), left,
+                        ir.Constant(I64, chunk))
+        bases = {k: b.gep(ptrs[k], [b.mul(start, strides[k])], inbounds=True, source_etype=I8)
+                 for k in buffers}
+        for k, buf in buffers.items():
+            if not ops[k].is_output or ops[k].reduce_axes is not None or k in preloaded:
+                b.call(_copy_function(module, ops[k].itemsize, gather=True),
+                       [size, bases[k], strides[k], buf])
+        args = [size, status]
+        for k, op in enumerate(ops):
+            if k in buffers:
+                args += [buffers[k], ir.Constant(I64, op.itemsize)]
+            else:
+                args += [ptrs[k], strides[k]]
+        b.call(fast_row, args)
+        for k, buf in buffers.items():
+            if ops[k].is_output:
+                b.call(_copy_function(module, ops[k].itemsize, gather=False),
+                       [size, buf, bases[k], strides[k]])
 
-    b.position_at_end(exit_)
+    counted_loop(b, ir.Constant(I64, 0), n, one_chunk, step=chunk)
     b.ret_void()
     return fn
 
@@ -390,24 +382,17 @@ def _copy_function(module, itemsize, gather):
     else:
         n, src, dst, stride = fn.args
     elem = ir.IntType(8 * itemsize)
-    entry = fn.append_basic_block("entry")
-    loop = fn.append_basic_block("loop")
-    exit_ = fn.append_basic_block("exit")
-    b = ir.IRBuilder(entry)
-    b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, exit_)
-    b.position_at_end(loop)
-    j = b.phi(I64)
-    strided = b.gep(src if gather else dst, [b.mul(j, stride)], source_etype=I8)
-    dense = b.gep(dst if gather else src, [j], inbounds=True, source_etype=elem)
-    if gather:
-        b.store(b.load(strided, typ=elem), dense)
-    else:
-        b.store(b.load(dense, typ=elem), strided)
-    j_next = b.add(j, ir.Constant(I64, 1))
-    b.cbranch(b.icmp_signed("<", j_next, n), loop, exit_)
-    j.add_incoming(ir.Constant(I64, 0), entry)
-    j.add_incoming(j_next, loop)
-    b.position_at_end(exit_)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def one_element(j):
+        strided = b.gep(src if gather else dst, [b.mul(j, stride)], source_etype=I8)
+        dense = b.gep(dst if gather else src, [j], inbounds=True, source_etype=elem)
+        if gather:
+            b.store(b.load(strided, typ=elem), dense)
+        else:
+            b.store(b.load(dense, typ=elem), strided)
+
+    counted_loop(b, ir.Constant(I64, 0), n, one_element)
     b.ret_void()
     return fn
 

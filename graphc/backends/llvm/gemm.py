@@ -47,6 +47,7 @@ from llvmlite import ir
 
 from .. import blas
 from .codegen import ARRAY_DATA_OFFSET, ARRAY_DIMS_OFFSET, ARRAY_STRIDES_OFFSET, _field
+from .loops import counted_loop
 from .scalar import ScalarLowering
 from .types import I1, I32, I64, PTR, value_type
 
@@ -455,30 +456,13 @@ def build_module(symbol, dtype, ranks, trans_a, trans_b, activation, int_bits):
     b.position_at_end(not_row)
     b.cbranch(e.eq(n, 1), col_block, gemm_block)
 
-    gemv = e.declare("gemv")
     # out row = op(A) row . op(B): y = op(B)^T x
     b.position_at_end(row_block)
-    transposed, ld = e.layout(op_b)  # op(B) is k x n
-    incx, incy = e.increment(k, op_a.cs), e.increment(n, out.cs)
-    rows = b.select(transposed, n, k)
-    cols = b.select(transposed, k, n)
-    args = [e.blas_int(v) for v in (rows, cols, ld, incx, incy)]
-    e.require()
-    b.call(gemv, [ir.Constant(I32, _ROW_MAJOR), e.trans_flag(transposed, flip=True),
-                  args[0], args[1], alpha, op_b.data, args[2], op_a.data, args[3],
-                  blas_beta, out.data, args[4]])
+    _emit_gemv(e, op_b, True, op_a.data, op_a.cs, out.data, out.cs, alpha, blas_beta)
     b.branch(after)
     # out column = op(A) . op(B) column: y = op(A) x
     b.position_at_end(col_block)
-    transposed, ld = e.layout(op_a)  # op(A) is m x k
-    incx, incy = e.increment(k, op_b.rs), e.increment(m, out.rs)
-    rows = b.select(transposed, k, m)
-    cols = b.select(transposed, m, k)
-    args = [e.blas_int(v) for v in (rows, cols, ld, incx, incy)]
-    e.require()
-    b.call(gemv, [ir.Constant(I32, _ROW_MAJOR), e.trans_flag(transposed),
-                  args[0], args[1], alpha, op_a.data, args[2], op_b.data, args[3],
-                  blas_beta, out.data, args[4]])
+    _emit_gemv(e, op_a, False, op_b.data, op_b.rs, out.data, out.rs, alpha, blas_beta)
     b.branch(after)
     # GEMM into a row-major result
     b.position_at_end(gemm_block)
@@ -517,6 +501,21 @@ def _broadcast_c(e, arg_c, rank, out_rank, vector_is_row, out):
     else:
         rs, cs = along[0], zero
     return _Matrix(data, out.rows, out.cols, rs, cs)
+
+
+def _emit_gemv(e, matrix, flip, x, x_stride, y, y_stride, alpha, beta):
+    """``y = alpha * M @ x + beta * y`` for the ``_Matrix`` M (``flip``:
+    ``M.T @ x``) as one CBLAS ``?gemv`` call, after the layout checks."""
+    b = e.b
+    x_length, y_length = (matrix.rows, matrix.cols) if flip else (matrix.cols, matrix.rows)
+    transposed, ld = e.layout(matrix)
+    incx, incy = e.increment(x_length, x_stride), e.increment(y_length, y_stride)
+    rows = b.select(transposed, matrix.cols, matrix.rows)
+    cols = b.select(transposed, matrix.rows, matrix.cols)
+    rows, cols, ld, incx, incy = [e.blas_int(v) for v in (rows, cols, ld, incx, incy)]
+    e.require()
+    b.call(e.declare("gemv"), [ir.Constant(I32, _ROW_MAJOR), e.trans_flag(transposed, flip=flip),
+                               rows, cols, alpha, matrix.data, ld, x, incx, beta, y, incy])
 
 
 def _call_pass(e, out, m, n, c_view, activation):
@@ -595,41 +594,28 @@ def _emit_pass(e, out, m, n, c_view, activation):
 
 
 def _emit_loops(e, out, m, n, c_view, activation, ocs, ccs):
+    """The pass's row and column loops, with column strides ``ocs``/``ccs``."""
     b = e.b
-    fn = e.fn
     ft = e.ftype
-    pre = b.block
-    outer = fn.append_basic_block("rows")
-    inner = fn.append_basic_block("cols")
-    inner_end = fn.append_basic_block("cols_end")
-    exit_ = fn.append_basic_block("rows_end")
-    b.branch(outer)
-    b.position_at_end(outer)
-    i = b.phi(I64)
-    i.add_incoming(e.i64(0), pre)
-    o_row = b.gep(out.data, [b.mul(i, out.rs)], source_etype=ft)
-    c_row = b.gep(c_view.data, [b.mul(i, c_view.rs)], source_etype=ft) \
-        if c_view is not None else None
-    b.branch(inner)
-    b.position_at_end(inner)
-    j = b.phi(I64)
-    j.add_incoming(e.i64(0), outer)
-    o_ptr = b.gep(o_row, [b.mul(j, ocs)], source_etype=ft)
-    if c_view is not None:
-        v = b.load(b.gep(c_row, [b.mul(j, ccs)], source_etype=ft), typ=ft)
-    else:
-        v = b.load(o_ptr, typ=ft)
-    if activation is not None:
-        v = _activate(e, v, activation)
-    b.store(v, o_ptr)
-    j_next = b.add(j, e.i64(1))
-    j.add_incoming(j_next, b.block)
-    b.cbranch(b.icmp_signed("<", j_next, n), inner, inner_end)
-    b.position_at_end(inner_end)
-    i_next = b.add(i, e.i64(1))
-    i.add_incoming(i_next, inner_end)
-    b.cbranch(b.icmp_signed("<", i_next, m), outer, exit_)
-    b.position_at_end(exit_)
+
+    def row(i):
+        o_row = b.gep(out.data, [b.mul(i, out.rs)], source_etype=ft)
+        c_row = b.gep(c_view.data, [b.mul(i, c_view.rs)], source_etype=ft) \
+            if c_view is not None else None
+
+        def column(j):
+            o_ptr = b.gep(o_row, [b.mul(j, ocs)], source_etype=ft)
+            if c_view is not None:
+                v = b.load(b.gep(c_row, [b.mul(j, ccs)], source_etype=ft), typ=ft)
+            else:
+                v = b.load(o_ptr, typ=ft)
+            if activation is not None:
+                v = _activate(e, v, activation)
+            b.store(v, o_ptr)
+
+        counted_loop(b, e.i64(0), n, column)
+
+    counted_loop(b, e.i64(0), m, row)
 
 
 def _activate(e, v, activation):

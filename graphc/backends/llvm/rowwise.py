@@ -32,6 +32,7 @@ from llvmlite import ir
 from . import types as lt
 from . import vecmath
 from .codegen import (ARRAY_DATA_OFFSET, ARRAY_DIMS_OFFSET, ARRAY_STRIDES_OFFSET, _field)
+from .loops import counted_loop
 from .types import I32, I64, I8, PTR
 
 #: status of a call that met a label outside [-k, k)
@@ -173,33 +174,8 @@ class _Emitter:
         return self.b.load(ptr, typ=self.t)
 
     def loop(self, start, stop, body, carried=()):
-        """``for i in range(start, stop)``: ``body(i, *values) -> values``
-        threads loop-carried values through; returns their final values."""
-        b = self.b
-        head_block = b.block
-        cond = b.append_basic_block("loop.cond")
-        body_block = b.append_basic_block("loop.body")
-        done = b.append_basic_block("loop.done")
-        b.branch(cond)
-        b.position_at_end(cond)
-        i = b.phi(I64)
-        i.add_incoming(start, head_block)
-        phis = []
-        for value in carried:
-            phi = b.phi(value.type)
-            phi.add_incoming(value, head_block)
-            phis.append(phi)
-        b.cbranch(b.icmp_signed("<", i, stop), body_block, done)
-        b.position_at_end(body_block)
-        results = body(i, *phis)
-        results = tuple(results) if results is not None else ()
-        nxt = b.add(i, ir.Constant(I64, 1))
-        i.add_incoming(nxt, b.block)
-        for phi, value in zip(phis, results):
-            phi.add_incoming(value, b.block)
-        b.branch(cond)
-        b.position_at_end(done)
-        return phis
+        """``for i in range(start, stop)`` (``loops.counted_loop``)."""
+        return counted_loop(self.b, start, stop, body, carried)
 
     def label(self, labels, label_stride, i, k):
         """Row ``i``'s label as an index in ``[0, k)``, returning
