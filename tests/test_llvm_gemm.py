@@ -13,7 +13,6 @@ import graphc.tensor as T
 from graphc.backends import blas
 from graphc.backends.llvm import LLVMBackend
 from graphc.backends.llvm import gemm as llvm_gemm
-from graphc.compile.mode import Mode
 from graphc.ops.blas import Gemm
 from helpers import assert_same
 

@@ -6,8 +6,6 @@ generated code, and ``perform`` evaluates it with NumPy (the reference).
 Kernels appear only after gradients are taken, so KernelOp has no gradient.
 """
 
-import numpy as np
-
 from ..graph.basic import Apply
 from ..graph.op import Op
 from ..kernel.ir import broadcast_shape, evaluate
