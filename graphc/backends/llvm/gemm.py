@@ -447,36 +447,7 @@ def build_module(symbol, dtype, ranks, trans_a, trans_b, activation, int_bits):
         b.branch(copied)
         b.position_at_end(copied)
     blas_beta = beta if has_c else ir.Constant(ft, 0.0)
-
-    # one row (m == 1) or one column (n == 1): GEMV; otherwise GEMM
-    row_block, not_row = e.fn.append_basic_block("gemv_row"), e.fn.append_basic_block("not_row")
-    col_block, gemm_block = e.fn.append_basic_block("gemv_col"), e.fn.append_basic_block("gemm")
-    after = e.fn.append_basic_block("after_blas")
-    b.cbranch(e.eq(m, 1), row_block, not_row)
-    b.position_at_end(not_row)
-    b.cbranch(e.eq(n, 1), col_block, gemm_block)
-
-    # out row = op(A) row . op(B): y = op(B)^T x
-    b.position_at_end(row_block)
-    _emit_gemv(e, op_b, True, op_a.data, op_a.cs, out.data, out.cs, alpha, blas_beta)
-    b.branch(after)
-    # out column = op(A) . op(B) column: y = op(A) x
-    b.position_at_end(col_block)
-    _emit_gemv(e, op_a, False, op_b.data, op_b.rs, out.data, out.rs, alpha, blas_beta)
-    b.branch(after)
-    # GEMM into a row-major result
-    b.position_at_end(gemm_block)
-    trans_ab = [e.layout(x) for x in (op_a, op_b)]
-    e.check(b.and_(e.eq(out.cs, 1), b.icmp_signed(">=", out.rs, n)))
-    ints = [e.blas_int(v) for v in (m, n, k, trans_ab[0][1], trans_ab[1][1], out.rs)]
-    e.require()
-    b.call(e.declare("gemm"), [ir.Constant(I32, _ROW_MAJOR), e.trans_flag(trans_ab[0][0]),
-                               e.trans_flag(trans_ab[1][0]), ints[0], ints[1], ints[2], alpha,
-                               op_a.data, ints[3], op_b.data, ints[4], blas_beta, out.data,
-                               ints[5]])
-    b.branch(after)
-
-    b.position_at_end(after)
+    _call_blas(e, op_a, op_b, out, alpha, blas_beta)
     if activation is not None:
         _call_pass(e, out, m, n, None, activation)
     b.branch(done)
@@ -501,6 +472,70 @@ def _broadcast_c(e, arg_c, rank, out_rank, vector_is_row, out):
     else:
         rs, cs = along[0], zero
     return _Matrix(data, out.rows, out.cols, rs, cs)
+
+
+def _call_blas(e, op_a, op_b, out, alpha, beta):
+    """``out = alpha * A @ B + beta * out`` through the module's BLAS helper:
+    one ``linkonce_odr``, ``noinline`` function per dtype taking the three
+    2-d views, whose layout checks and GEMV/GEMM dispatch (``_emit_blas``)
+    linking merges across the Gemm signatures of a module; a ``FALLBACK``
+    status it returns is the caller's."""
+    fields = [I64] * 4
+    name = f"graphc.gemm.blas.{np.dtype(e.dtype).char}"
+    fn = e.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(e.module, ir.FunctionType(I32, ([PTR] + fields) * 3 +
+                                                   [e.ftype, e.ftype]), name=name)
+        fn.linkage = "linkonce_odr"
+        fn.attributes.add("noinline")
+        caller = e.b, e.fn, e.fallback_block, e.ok
+        e.fn = fn
+        e.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        e.fallback_block = fn.append_basic_block("fallback")
+        ir.IRBuilder(e.fallback_block).ret(ir.Constant(I32, FALLBACK))
+        e.ok = ir.Constant(I1, 1)
+        args = fn.args
+        _emit_blas(e, _Matrix(*args[0:5]), _Matrix(*args[5:10]), _Matrix(*args[10:15]),
+                   args[15], args[16])
+        e.b.ret(ir.Constant(I32, 0))
+        e.b, e.fn, e.fallback_block, e.ok = caller
+    views = [getattr(x, f) for x in (op_a, op_b, out) for f in _Matrix.__slots__]
+    status = e.b.call(fn, views + [alpha, beta])
+    e.require(e.b.icmp_signed("==", status, ir.Constant(I32, 0)))
+
+
+def _emit_blas(e, op_a, op_b, out, alpha, beta):
+    """The BLAS call for ``out = alpha * op_a @ op_b + beta * out``: GEMV for
+    one row (m == 1) or one column (n == 1), GEMM otherwise; ends after it."""
+    b = e.b
+    m, n = op_a.rows, op_b.cols
+    row_block, not_row = e.fn.append_basic_block("gemv_row"), e.fn.append_basic_block("not_row")
+    col_block, gemm_block = e.fn.append_basic_block("gemv_col"), e.fn.append_basic_block("gemm")
+    after = e.fn.append_basic_block("after_blas")
+    b.cbranch(e.eq(m, 1), row_block, not_row)
+    b.position_at_end(not_row)
+    b.cbranch(e.eq(n, 1), col_block, gemm_block)
+
+    # out row = op(A) row . op(B): y = op(B)^T x
+    b.position_at_end(row_block)
+    _emit_gemv(e, op_b, True, op_a.data, op_a.cs, out.data, out.cs, alpha, beta)
+    b.branch(after)
+    # out column = op(A) . op(B) column: y = op(A) x
+    b.position_at_end(col_block)
+    _emit_gemv(e, op_a, False, op_b.data, op_b.rs, out.data, out.rs, alpha, beta)
+    b.branch(after)
+    # GEMM into a row-major result
+    b.position_at_end(gemm_block)
+    trans_ab = [e.layout(x) for x in (op_a, op_b)]
+    e.check(b.and_(e.eq(out.cs, 1), b.icmp_signed(">=", out.rs, n)))
+    ints = [e.blas_int(v) for v in (m, n, op_a.cols, trans_ab[0][1], trans_ab[1][1], out.rs)]
+    e.require()
+    b.call(e.declare("gemm"), [ir.Constant(I32, _ROW_MAJOR), e.trans_flag(trans_ab[0][0]),
+                               e.trans_flag(trans_ab[1][0]), ints[0], ints[1], ints[2], alpha,
+                               op_a.data, ints[3], op_b.data, ints[4], beta, out.data,
+                               ints[5]])
+    b.branch(after)
+    b.position_at_end(after)
 
 
 def _emit_gemv(e, matrix, flip, x, x_stride, y, y_stride, alpha, beta):
