@@ -19,7 +19,8 @@ Calling convention (the kernels' own, so the call trampolines of
 over rows ``[begin, end)``; the operands' data pointers, shapes and strides
 are read from NumPy's array struct.  Status 1: some label lies outside
 ``[-k, k)``; the thunk then runs the NumPy ``perform``, which raises the
-op's own IndexError naming it.  Calls the compiled path does not cover
+op's own IndexError naming it.  Rows must be of unit column stride (the
+thunks copy other operands first; status 2 otherwise).  Calls the compiled path does not cover
 (labels broadcast against the rows, an empty class axis, other dtypes) run
 ``perform`` too.
 """
@@ -37,6 +38,8 @@ from .types import I32, I64, I8, PTR
 
 #: status of a call that met a label outside [-k, k)
 BAD_LABEL_STATUS = 1
+#: status of a call whose rows are not of unit column stride
+STRIDED_STATUS = 2
 
 
 def plan(node):
@@ -97,7 +100,8 @@ class RowwisePlan:
 
 def _forward_thunk(node, fn, dtype, label_dtype):
     perform = node.op.perform
-    ndarray, empty = np.ndarray, np.empty
+    ndarray, empty, contiguous = np.ndarray, np.empty, np.ascontiguousarray
+    itemsize = np.dtype(dtype).itemsize
 
     def thunk(inputs):
         x, labels = inputs
@@ -105,6 +109,8 @@ def _forward_thunk(node, fn, dtype, label_dtype):
                 and labels.dtype == label_dtype and x.ndim == 2 and labels.ndim == 1):
             n, k = x.shape
             if labels.shape[0] == n and k:
+                if x.strides[1] != itemsize:
+                    x = contiguous(x)
                 loss, sm = empty(n, dtype), empty((n, k), dtype)
                 if fn(n, x, labels, loss, sm) == 0:
                     return loss, sm
@@ -115,7 +121,8 @@ def _forward_thunk(node, fn, dtype, label_dtype):
 
 def _gradient_thunk(node, fn, dtype, label_dtype):
     perform = node.op.perform
-    ndarray, empty = np.ndarray, np.empty
+    ndarray, empty, contiguous = np.ndarray, np.empty, np.ascontiguousarray
+    itemsize = np.dtype(dtype).itemsize
 
     def thunk(inputs):
         dy, sm, labels = inputs
@@ -124,6 +131,8 @@ def _gradient_thunk(node, fn, dtype, label_dtype):
                 and sm.ndim == 2 and dy.ndim == 1 and labels.ndim == 1):
             n, k = sm.shape
             if labels.shape[0] == n and dy.shape[0] in (1, n) and k:
+                if sm.strides[1] != itemsize:
+                    sm = contiguous(sm)
                 dx = empty((n, k), dtype)
                 if fn(n, dy, sm, labels, dx) == 0:
                     return (dx,)
@@ -199,16 +208,15 @@ class _Emitter:
     def rows(self, col_stride, row):
         """Run ``row(i, column_pointer)`` over rows ``[begin, end)``, where
         ``column_pointer(base, j)`` addresses column j of a row starting at
-        ``base`` with ``col_stride`` bytes between columns: emitted twice,
-        for unit stride (the row's loops vectorize) and for any stride."""
+        ``base``, for rows of unit column stride (``col_stride`` bytes equal
+        to the itemsize: the row's loops vectorize); other strides return
+        ``STRIDED_STATUS`` (the thunks copy such operands first: a second,
+        strided copy of the row code doubled the compile time)."""
         b = self.b
         unit = b.icmp_signed("==", col_stride, ir.Constant(I64, self.t_size))
-        with b.if_else(unit) as (contiguous, strided):
-            with contiguous:
-                self.loop(self.begin, self.end, lambda i: row(i, self.elem))
-            with strided:
-                self.loop(self.begin, self.end,
-                          lambda i: row(i, lambda base, j: self.at(base, b.mul(j, col_stride))))
+        with b.if_then(b.not_(unit)):
+            b.ret(ir.Constant(I32, STRIDED_STATUS))
+        self.loop(self.begin, self.end, lambda i: row(i, self.elem))
 
     def finish(self):
         self.b.ret(ir.Constant(I32, 0))
