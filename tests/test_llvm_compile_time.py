@@ -321,10 +321,10 @@ def test_without_llvmlite_the_default_falls_back_to_python_with_a_warning(tmp_pa
     assert any("llvm backend is unavailable" in w for w in result["warnings"])
 
 
-def test_code_compiled_without_unrolling_has_its_own_cache_key(tmp_path, monkeypatch):
+def test_code_compiled_without_unrolling_has_its_own_cache_key(tmp_path):
     # the same kernel text built unrolled and not is two cache entries (and
     # two machine codes): a warm cache never hands one for the other
-    monkeypatch.setattr(graphc.config, "compiledir", str(tmp_path))
+    graphc.config.compiledir = str(tmp_path)  # restored by the conftest fixture
     x = T.fvector("x")
     node = graphc.function([x], T.exp(x) * 2.0, mode="llvm").maker.fgraph.toposort()[0]
     plan = LLVMBackend()._plan(node)
