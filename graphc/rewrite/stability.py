@@ -123,6 +123,11 @@ class Stabilize(Canonicalize):
         self._keys = {}
         self._key_ids = {}
         self._cancelled_args = []
+        # the complements rule needs a sigmoid: graphs without one (and no
+        # rule making one) skip its sum flattening (3x this pass's work)
+        self._has_sigmoid = any(isinstance(node.op, Elemwise) and
+                                node.op.scalar_op.name == "sigmoid"
+                                for node in fgraph.apply_nodes)
         try:
             return super().apply(fgraph)
         finally:
@@ -369,6 +374,11 @@ class Stabilize(Canonicalize):
             return None
         return current
 
+    def elem(self, scalar_op, *inputs):
+        if scalar_op is scal.sigmoid:
+            self._has_sigmoid = True
+        return super().elem(scalar_op, *inputs)
+
     def _complements(self, var):
         """Terms ``P (1 - y) sigmoid(v)`` and ``-P y sigmoid(-v)`` of the sum
         rooted at ``var`` (P: the same other factors) -> ``P (sigmoid(v) - y)``,
@@ -379,7 +389,7 @@ class Stabilize(Canonicalize):
         is not used: it is NaN at v = +inf, and softplus(+-v) share their
         exp and log1p in the compiled kernel.)  The sweep retries the rules
         on the new sum, so each pair is found in turn."""
-        if not var.dtype.startswith("float"):
+        if not (self._has_sigmoid and var.dtype.startswith("float")):
             return None
         terms = self.flatten_sum(var, limit=MAX_COMPLEMENT_TERMS)
         products = [self.flatten_product(t) for _, t in terms]
