@@ -102,7 +102,7 @@ def machine_code_floor(calls, arrays, repeats, number):
     ftype = {"float32": "float", "float64": "double"}
     declarations, body = {}, []
     for k, (routine, dtype, ints) in enumerate(calls):
-        name = compiled_gemm._symbol(routine, dtype, found.int_bits)
+        name = compiled_gemm.cblas_symbol(routine, dtype, found.int_bits)
         ft = ftype[dtype]
         if routine == "gemv":
             trans, rows, cols = ints

@@ -75,7 +75,8 @@ _registered = {}  # symbol -> address given to LLVM
 _register_lock = threading.Lock()
 
 
-def _symbol(routine, dtype, int_bits):
+def cblas_symbol(routine, dtype, int_bits):
+    """The name generated code calls CBLAS ``routine`` of ``dtype`` by (``register_symbols``)."""
     return f"graphc_cblas_{_LETTERS[dtype]}{routine}_i{int_bits}"
 
 
@@ -90,7 +91,7 @@ def register_symbols(found):
             entry = found.routine(routine, dtype)
             if entry is None:
                 return False
-            entries[_symbol(routine, dtype, found.int_bits)] = entry[1]
+            entries[cblas_symbol(routine, dtype, found.int_bits)] = entry[1]
     with _register_lock:
         for name, address in entries.items():
             if _registered.get(name) != address:
@@ -301,6 +302,32 @@ class _Emitter:
         ir.IRBuilder(self.fallback_block).ret(ir.Constant(I32, FALLBACK))
         self.ok = ir.Constant(I1, 1)  # checks accumulated since the last require()
 
+    def helper(self, name, ftype, define):
+        """The module's function ``name`` (``linkonce_odr``, ``noinline``: the
+        Gemm signatures linked into one module share one copy, compiled
+        once), defined on first use by ``define(fn)`` with this emitter
+        building ``fn``'s body (for an i32 function, ``require`` returns
+        ``FALLBACK`` from it)."""
+        fn = self.module.globals.get(name)
+        if fn is not None:
+            return fn
+        fn = ir.Function(self.module, ftype, name=name)
+        fn.linkage = "linkonce_odr"
+        fn.attributes.add("noinline")
+        caller = self.b, self.fn, self.fallback_block, self.ok
+        self.fn = fn
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self.fallback_block = None
+        if ftype.return_type == I32:
+            self.fallback_block = fn.append_basic_block("fallback")
+            ir.IRBuilder(self.fallback_block).ret(ir.Constant(I32, FALLBACK))
+        self.ok = ir.Constant(I1, 1)
+        try:
+            define(fn)
+        finally:
+            self.b, self.fn, self.fallback_block, self.ok = caller
+        return fn
+
     def i64(self, v):
         return ir.Constant(I64, v)
 
@@ -393,7 +420,7 @@ class _Emitter:
             args = [I32, I32, I32, n, n, n, t, PTR, n, PTR, n, t, PTR, n]
         else:
             args = [I32, I32, n, n, t, PTR, n, PTR, n, t, PTR, n]
-        name = _symbol(routine, self.dtype, self.int_bits)
+        name = cblas_symbol(routine, self.dtype, self.int_bits)
         fn = self.module.globals.get(name)
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), args), name=name)
@@ -428,8 +455,9 @@ def build_module(symbol, dtype, ranks, trans_a, trans_b, activation, int_bits):
         in_place = b.icmp_unsigned("==", b.ptrtoint(arg_c, I64), b.ptrtoint(arg_out, I64))
     else:
         in_place = ir.Constant(I1, 0)
+    pass_out, pass_c, passes_ok = _pass_views(e, out, n, c_view)
     if has_c or activation is not None:
-        e.check(_pass_strides_ok(e, out, n, c_view))
+        e.check(passes_ok)
     e.require()  # alignment and whole-element strides of every operand
 
     done = e.fn.append_basic_block("done")
@@ -443,13 +471,13 @@ def build_module(symbol, dtype, ranks, trans_a, trans_b, activation, int_bits):
         copy, copied = e.fn.append_basic_block("copy_c"), e.fn.append_basic_block("c_ready")
         b.cbranch(in_place, copied, copy)
         b.position_at_end(copy)
-        _call_pass(e, out, m, n, c_view, None)
+        _call_pass(e, pass_out, m, n, pass_c, None)
         b.branch(copied)
         b.position_at_end(copied)
     blas_beta = beta if has_c else ir.Constant(ft, 0.0)
     _call_blas(e, op_a, op_b, out, alpha, blas_beta)
     if activation is not None:
-        _call_pass(e, out, m, n, None, activation)
+        _call_pass(e, pass_out, m, n, None, activation)
     b.branch(done)
     b.position_at_end(done)
     b.ret(ir.Constant(I32, 0))
@@ -475,30 +503,19 @@ def _broadcast_c(e, arg_c, rank, out_rank, vector_is_row, out):
 
 
 def _call_blas(e, op_a, op_b, out, alpha, beta):
-    """``out = alpha * A @ B + beta * out`` through the module's BLAS helper:
-    one ``linkonce_odr``, ``noinline`` function per dtype taking the three
-    2-d views, whose layout checks and GEMV/GEMM dispatch (``_emit_blas``)
-    linking merges across the Gemm signatures of a module; a ``FALLBACK``
-    status it returns is the caller's."""
-    fields = [I64] * 4
-    name = f"graphc.gemm.blas.{np.dtype(e.dtype).char}"
-    fn = e.module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(e.module, ir.FunctionType(I32, ([PTR] + fields) * 3 +
-                                                   [e.ftype, e.ftype]), name=name)
-        fn.linkage = "linkonce_odr"
-        fn.attributes.add("noinline")
-        caller = e.b, e.fn, e.fallback_block, e.ok
-        e.fn = fn
-        e.b = ir.IRBuilder(fn.append_basic_block("entry"))
-        e.fallback_block = fn.append_basic_block("fallback")
-        ir.IRBuilder(e.fallback_block).ret(ir.Constant(I32, FALLBACK))
-        e.ok = ir.Constant(I1, 1)
+    """``out = alpha * A @ B + beta * out`` through the module's BLAS helper
+    (``_Emitter.helper``, one per dtype) taking the three 2-d views: its
+    layout checks and GEMV/GEMM dispatch (``_emit_blas``) are compiled once
+    per module; a ``FALLBACK`` status it returns is the caller's."""
+    def define(fn):
         args = fn.args
         _emit_blas(e, _Matrix(*args[0:5]), _Matrix(*args[5:10]), _Matrix(*args[10:15]),
                    args[15], args[16])
         e.b.ret(ir.Constant(I32, 0))
-        e.b, e.fn, e.fallback_block, e.ok = caller
+
+    view = [PTR] + [I64] * 4
+    fn = e.helper(f"graphc.gemm.blas.{np.dtype(e.dtype).char}",
+                  ir.FunctionType(I32, view * 3 + [e.ftype, e.ftype]), define)
     views = [getattr(x, f) for x in (op_a, op_b, out) for f in _Matrix.__slots__]
     status = e.b.call(fn, views + [alpha, beta])
     e.require(e.b.icmp_signed("==", status, ir.Constant(I32, 0)))
@@ -554,62 +571,49 @@ def _emit_gemv(e, matrix, flip, x, x_stride, y, y_stride, alpha, beta):
 
 
 def _call_pass(e, out, m, n, c_view, activation):
-    """A call of the module's pass helper (``_emit_pass``) for C's copy or the
-    activation: one ``linkonce_odr``, ``noinline`` function per dtype and
-    kind, which linking merges across the Gemm signatures of a module, so
-    its vectorized loops are compiled once per build, not once per Gemm
-    (W3 cold build: ~85 ms per Gemm signature with a bias and a relu)."""
-    kind = "copy" if c_view is not None else activation
-    name = f"graphc.gemm.pass.{kind}.{np.dtype(e.dtype).char}"
-    fn = e.module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(e.module, ir.FunctionType(ir.VoidType(), [PTR] + [I64] * 4 + [PTR] +
-                                                   [I64] * 2), name=name)
-        fn.linkage = "linkonce_odr"
-        fn.attributes.add("noinline")
+    """A call of the module's pass helper (``_Emitter.helper``, one per dtype
+    and kind: its vectorized loops compile once per build, not once per
+    Gemm: ~85 ms per W3 Gemm signature with a bias and a relu) for C's copy
+    or the activation, on the views ``_pass_views`` gave."""
+    def define(fn):
         for arg in (fn.args[0], fn.args[5]):  # the copy never runs in place
             arg.add_attribute("noalias")
-        caller_b, caller_fn = e.b, e.fn
-        e.b, e.fn = ir.IRBuilder(fn.append_basic_block("entry")), fn
         p_out, p_m, p_n, p_ors, p_ocs, p_c, p_crs, p_ccs = fn.args
         _emit_pass(e, _Matrix(p_out, p_m, p_n, p_ors, p_ocs), p_m, p_n,
                    _Matrix(p_c, p_m, p_n, p_crs, p_ccs) if c_view is not None else None,
                    activation)
         e.b.ret_void()
-        e.b, e.fn = caller_b, caller_fn
+
+    kind = "copy" if c_view is not None else activation
+    fn = e.helper(f"graphc.gemm.pass.{kind}.{np.dtype(e.dtype).char}",
+                  ir.FunctionType(ir.VoidType(), [PTR] + [I64] * 4 + [PTR] + [I64] * 2), define)
     zero = e.i64(0)
-    ocs, ccs = _pass_column_strides(e, out, n, c_view)
-    c_args = [c_view.data, c_view.rs, ccs] if c_view is not None else \
+    c_args = [c_view.data, c_view.rs, c_view.cs] if c_view is not None else \
         [ir.Constant(PTR, None), zero, zero]
-    e.b.call(fn, [out.data, m, n, out.rs, ocs] + c_args)
+    e.b.call(fn, [out.data, m, n, out.rs, out.cs] + c_args)
 
 
-def _pass_strides_ok(e, out, n, c_view):
-    """Whether the passes can take the result and C as they are: unit column
-    strides (C's may be 0: broadcast along rows), ``_pass_column_strides``
-    applied.  Checked before anything is written; otherwise the call falls
-    back (the thunk retries with contiguous copies)."""
-    ocs, ccs = _pass_column_strides(e, out, n, c_view)
-    ok = e.eq(ocs, 1)
-    if ccs is not None:
-        ok = e.b.and_(ok, e.b.or_(e.eq(ccs, 1), e.eq(ccs, 0)))
-    return ok
-
-
-def _pass_column_strides(e, out, n, c_view):
-    """The result's and C's column strides as the passes use them: with a
-    single column (a vector result) the stride is never applied, so 1."""
+def _pass_views(e, out, n, c_view):
+    """The result's and C's views as the passes take them, and whether the
+    passes can: unit column strides (C's may be 0: broadcast along rows),
+    where a single column (a vector result) counts as unit stride.  Checked
+    before anything is written; otherwise the call falls back (the thunk
+    retries with contiguous copies)."""
     b = e.b
     single = e.eq(n, 1)
-    ocs = b.select(single, e.i64(1), out.cs)
-    ccs = b.select(single, e.i64(1), c_view.cs) if c_view is not None else None
-    return ocs, ccs
+    out = _Matrix(out.data, out.rows, out.cols, out.rs, b.select(single, e.i64(1), out.cs))
+    ok = e.eq(out.cs, 1)
+    if c_view is not None:
+        c_view = _Matrix(c_view.data, c_view.rows, c_view.cols, c_view.rs,
+                         b.select(single, e.i64(1), c_view.cs))
+        ok = b.and_(ok, b.or_(e.eq(c_view.cs, 1), e.eq(c_view.cs, 0)))
+    return out, c_view, ok
 
 
 def _emit_pass(e, out, m, n, c_view, activation):
     """One pass over the result: ``out = C`` (broadcast) when ``c_view`` is
     given, else ``out = activation(out)``, for the strides
-    ``_pass_strides_ok`` admits: the inner loop is emitted with constant
+    ``_pass_views`` admits: the inner loop is emitted with constant
     strides (C contiguous, or broadcast along the row), which LLVM
     vectorizes."""
     b = e.b
