@@ -245,7 +245,8 @@ def _scale(sweep, inputs, name, dtype):
         if product is None:
             return None
         op = product.op
-        return _absorb(sweep, product, op.clone_with(alpha=-op.alpha, beta=-op.beta))
+        # (a C-less Gemm keeps beta 0.0, not -0.0)
+        return _absorb(sweep, product, op.clone_with(alpha=-op.alpha, beta=-op.beta or 0.0))
     for g, k in ((inputs[0], inputs[1]), (inputs[1], inputs[0])):
         k = _scalar_constant(k)
         if not _usable_scale(k):
