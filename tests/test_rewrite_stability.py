@@ -402,3 +402,17 @@ def test_crossentropy_op_gradients():
     # second derivative, through the fused gradient op
     verify_grad(lambda x: (graphc.grad(CrossentropySoftmax1Hot()(x, yv)[0].sum(), x) ** 2).sum(),
                 [xv])
+
+
+def test_logistic_regression_gradient_matches_finite_differences(mode):
+    # the optimized gradient ((sigmoid(z) - y) / n through the complements
+    # rule, compiled on each backend) against central differences of the loss
+    rng = np.random.default_rng(5)
+    xv = rng.standard_normal((30, 4))
+    labels = (rng.random(30) < 0.5).astype("float64")
+
+    def loss(w, b):
+        p = 1 / (1 + T.exp(-T.dot(xv, w) - b))
+        return T.mean(-labels * T.log(p) - (1 - labels) * T.log(1 - p)) + 0.01 * T.sum(w ** 2)
+
+    verify_grad(loss, [rng.standard_normal(4), np.asarray(0.3)], rng=rng, mode=mode)
